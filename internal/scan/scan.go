@@ -1,0 +1,82 @@
+// Package scan reads the cross-account authorizations of every targeted
+// IPsec-VPN connection within the API quota, judges them, and streams the
+// findings to a Sink. It knows neither FC nor SLS.
+package scan
+
+import (
+	"context"
+
+	"vpnauthz/internal/finding"
+	"vpnauthz/internal/policy"
+	"vpnauthz/internal/target"
+)
+
+// Credentials sign the VPC API calls of one scan.
+type Credentials struct {
+	AccessKeyID     string
+	AccessKeySecret string
+	SecurityToken   string
+}
+
+// Request is one scan.
+type Request struct {
+	ScanID          string
+	Trigger         string
+	Targets         []target.Target
+	DryRun          bool
+	Credentials     Credentials
+	AccountID       string // the scanning account, owner of connections without authorizations
+	CollectFindings bool   // keep the findings for the report (HTTP, CLI); otherwise they are only streamed
+}
+
+// Report is what a scan returns to every trigger.
+type Report struct {
+	ScanID     string            `json:"scanId"`
+	Trigger    string            `json:"trigger"`
+	StartedAt  string            `json:"startedAt"`
+	DurationMs int64             `json:"durationMs"`
+	Complete   bool              `json:"complete"`
+	Summary    finding.Counts    `json:"summary"`
+	Delivery   Delivery          `json:"delivery"`
+	Findings   []finding.Finding `json:"findings,omitempty"`
+}
+
+// Delivery says where the findings went and whether they arrived.
+type Delivery struct {
+	Sink      string `json:"sink"`
+	Project   string `json:"project"`
+	Logstore  string `json:"logstore"`
+	Delivered bool   `json:"delivered"`
+	Error     string `json:"error"`
+}
+
+// Source reads one region's VPN connections and their authorizations. Each
+// method makes exactly one API call: pacing and retries are the scanner's.
+type Source interface {
+	ListConnections(ctx context.Context, region string, pageNumber, pageSize int) (ConnectionPage, error)
+	ListAuthorizations(ctx context.Context, region, connectionID string, pageNumber, pageSize int) (AuthorizationPage, error)
+}
+
+// ConnectionPage is one page of DescribeVpnConnections.
+type ConnectionPage struct {
+	IDs        []string
+	TotalCount int
+}
+
+// AuthorizationPage is one page of DescribeVpnCrossAccountAuthorizations.
+type AuthorizationPage struct {
+	Authorizations []policy.Authorization
+	TotalCount     int
+}
+
+// SourceFactory builds the Source of one region for one scan's credentials.
+type SourceFactory func(creds Credentials, region string) (Source, error)
+
+// Sink receives the findings of one scan as they are made, then the summary.
+// Write is called from one goroutine at a time.
+type Sink interface {
+	Write(ctx context.Context, f *finding.Finding) error
+	// Close delivers what is buffered and the summary (whose FindingsDelivered
+	// the sink fills in) and says whether everything arrived.
+	Close(ctx context.Context, summary *finding.ScanSummary) Delivery
+}
