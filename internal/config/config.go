@@ -3,7 +3,16 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/target"
@@ -13,12 +22,361 @@ import (
 type Config struct {
 	Targets         []target.Target // SCAN_TARGETS, duplicates collapsed
 	Policy          policy.Policy
-	SLSEndpoint     string // SLS_ENDPOINT; empty: https://REGION.log.aliyuncs.com for the function's region
+	PolicyFile      string // POLICY_FILE, the path the policy was read from; empty: none
+	SLSEndpoint     string // SLS_ENDPOINT as a URL with scheme; empty: https://REGION.log.aliyuncs.com for the function's region
 	SLSProject      string
 	SLSLogstore     string
-	VPCEndpoint     string // VPC_ENDPOINT as given; empty: the SDK's regional endpoint
+	VPCEndpoint     string // VPC_ENDPOINT as a URL with scheme; empty: the SDK's regional endpoint
 	VPCAPIRate      float64
 	ScanConcurrency int
 	LogLevel        slog.Level
 	HTTPAuthToken   string
+}
+
+// Names of the environment variables.
+const (
+	EnvScanTargets             = "SCAN_TARGETS"
+	EnvTrustedAccountIDs       = "TRUSTED_ACCOUNT_IDS"
+	EnvTrustedCENIDs           = "TRUSTED_CEN_IDS"
+	EnvMaxAuthorizationAgeDays = "MAX_AUTHORIZATION_AGE_DAYS"
+	EnvPolicyFile              = "POLICY_FILE"
+	EnvSLSEndpoint             = "SLS_ENDPOINT"
+	EnvSLSProject              = "SLS_PROJECT"
+	EnvSLSLogstore             = "SLS_LOGSTORE"
+	EnvVPCEndpoint             = "VPC_ENDPOINT"
+	EnvVPCAPIRate              = "VPC_API_RATE"
+	EnvScanConcurrency         = "SCAN_CONCURRENCY"
+	EnvLogLevel                = "LOG_LEVEL"
+	EnvHTTPAuthToken           = "HTTP_AUTH_TOKEN"
+)
+
+// Defaults of the variables that have one.
+const (
+	DefaultVPCAPIRate      = 10
+	DefaultScanConcurrency = 8
+	DefaultLogLevel        = slog.LevelInfo
+)
+
+// Bounds of the numeric settings.
+const (
+	MaxAuthorizationAgeDays = 36500
+	MaxVPCAPIRate           = 1000
+	MaxScanConcurrency      = 256
+)
+
+var (
+	accountIDPattern = regexp.MustCompile(`^[1-9][0-9]{0,19}$`)
+	cenIDPattern     = regexp.MustCompile(`^cen-[a-z0-9]{4,64}$`)
+	projectPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+	logstorePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$`)
+)
+
+// Reasons shared by the environment and the policy file.
+const (
+	reasonAccountID = "account UID must be 1 to 20 decimal digits without a leading zero"
+	reasonCENID     = "CEN instance id must look like cen-… (lower-case letters and digits)"
+	reasonMaxAge    = "must be a whole number of days from 0 (rule off) to 36500"
+)
+
+// Error is one invalid configuration value.
+type Error struct {
+	Variable string // the environment variable, e.g. SCAN_TARGETS
+	Value    string // the bad value or list entry; for POLICY_FILE, the path
+	Reason   string
+}
+
+func (e *Error) Error() string {
+	// The token is a secret: its value must never reach a log or a response.
+	if e.Value == "" || e.Variable == EnvHTTPAuthToken {
+		return e.Variable + ": " + e.Reason
+	}
+	return fmt.Sprintf("%s: %q: %s", e.Variable, e.Value, e.Reason)
+}
+
+// Env looks up an environment variable, like os.LookupEnv.
+type Env func(key string) (string, bool)
+
+// FromEnviron loads the configuration from the process environment.
+func FromEnviron() (*Config, error) {
+	return Load(os.LookupEnv, os.ReadFile)
+}
+
+// Load reads and checks the configuration. A variable set to a non-empty
+// value overrides the policy file's value. Every problem is reported at once,
+// as *Error values joined with errors.Join, so a user can fix them in one go.
+func Load(env Env, readFile func(path string) ([]byte, error)) (*Config, error) {
+	l := &loader{env: env}
+	c := &Config{
+		VPCAPIRate:      DefaultVPCAPIRate,
+		ScanConcurrency: DefaultScanConcurrency,
+		LogLevel:        DefaultLogLevel,
+	}
+
+	if path, ok := l.get(EnvPolicyFile); ok {
+		c.PolicyFile = path
+		c.Policy = l.policyFile(path, readFile)
+	}
+	if v, ok := l.get(EnvScanTargets); ok {
+		c.Targets = l.targets(v)
+	}
+	if v, ok := l.get(EnvTrustedAccountIDs); ok {
+		c.Policy.TrustedAccountIDs = l.list(EnvTrustedAccountIDs, v, accountIDPattern, reasonAccountID)
+	}
+	if v, ok := l.get(EnvTrustedCENIDs); ok {
+		c.Policy.TrustedCENIDs = l.list(EnvTrustedCENIDs, v, cenIDPattern, reasonCENID)
+	}
+	if v, ok := l.get(EnvMaxAuthorizationAgeDays); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxAuthorizationAgeDays {
+			l.fail(EnvMaxAuthorizationAgeDays, v, reasonMaxAge)
+		} else {
+			c.Policy.MaxAuthorizationAgeDays = n
+		}
+	}
+	if v, ok := l.get(EnvSLSEndpoint); ok {
+		c.SLSEndpoint = l.endpoint(EnvSLSEndpoint, v)
+	}
+	if v, ok := l.get(EnvSLSProject); ok {
+		if l.match(EnvSLSProject, v, projectPattern, "project name must be 3 to 63 lower-case letters, digits and hyphens, starting and ending with a letter or digit") {
+			c.SLSProject = v
+		}
+	}
+	if v, ok := l.get(EnvSLSLogstore); ok {
+		if l.match(EnvSLSLogstore, v, logstorePattern, "logstore name must be 3 to 63 lower-case letters, digits, hyphens and underscores, starting and ending with a letter or digit") {
+			c.SLSLogstore = v
+		}
+	}
+	if v, ok := l.get(EnvVPCEndpoint); ok {
+		c.VPCEndpoint = l.endpoint(EnvVPCEndpoint, v)
+	}
+	if v, ok := l.get(EnvVPCAPIRate); ok {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(r) || r <= 0 || r > MaxVPCAPIRate {
+			l.fail(EnvVPCAPIRate, v, "must be a number of calls per second above 0 and at most 1000")
+		} else {
+			c.VPCAPIRate = r
+		}
+	}
+	if v, ok := l.get(EnvScanConcurrency); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxScanConcurrency {
+			l.fail(EnvScanConcurrency, v, "must be a whole number from 1 to 256")
+		} else {
+			c.ScanConcurrency = n
+		}
+	}
+	if v, ok := l.get(EnvLogLevel); ok {
+		if lvl, ok := logLevels[strings.ToLower(v)]; ok {
+			c.LogLevel = lvl
+		} else {
+			l.fail(EnvLogLevel, v, "must be debug, info, warn or error")
+		}
+	}
+	if v, ok := env(EnvHTTPAuthToken); ok && v != "" {
+		// Surrounding white space cannot survive an HTTP header, so it is
+		// dropped; a token of only white space is a mistake, not "no token".
+		if t := strings.TrimSpace(v); t == "" {
+			l.fail(EnvHTTPAuthToken, "", "must not be only white space")
+		} else {
+			c.HTTPAuthToken = t
+		}
+	}
+
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	return c, nil
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// loader collects every problem instead of stopping at the first.
+type loader struct {
+	env  Env
+	errs []error
+}
+
+// get returns a variable's value without surrounding white space; empty
+// counts as unset.
+func (l *loader) get(key string) (string, bool) {
+	v, _ := l.env(key)
+	v = strings.TrimSpace(v)
+	return v, v != ""
+}
+
+func (l *loader) fail(variable, value, reason string) {
+	l.errs = append(l.errs, &Error{Variable: variable, Value: value, Reason: reason})
+}
+
+func (l *loader) match(variable, value string, re *regexp.Regexp, reason string) bool {
+	if !re.MatchString(value) {
+		l.fail(variable, value, reason)
+		return false
+	}
+	return true
+}
+
+func (l *loader) targets(v string) []target.Target {
+	ts, err := target.ParseList(v)
+	if err != nil {
+		for _, e := range unjoin(err) {
+			var te *target.Error
+			if errors.As(e, &te) {
+				l.fail(EnvScanTargets, te.Entry, te.Reason)
+			} else {
+				l.fail(EnvScanTargets, v, e.Error())
+			}
+		}
+		return nil
+	}
+	return target.Collapse(ts)
+}
+
+// list parses a comma and/or white space separated list, checking every
+// entry and dropping repeats.
+func (l *loader) list(variable, v string, re *regexp.Regexp, reason string) []string {
+	var out []string
+	for _, e := range splitList(v) {
+		if l.match(variable, e, re, reason) && !contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (l *loader) endpoint(variable, v string) string {
+	u, reason := normalizeEndpoint(v)
+	if reason != "" {
+		l.fail(variable, v, reason)
+	}
+	return u
+}
+
+// maxPolicyFileSize keeps a mistaken path (a log, a binary) from being
+// parsed at length.
+const maxPolicyFileSize = 1 << 20
+
+func (l *loader) policyFile(path string, readFile func(string) ([]byte, error)) policy.Policy {
+	data, err := readFile(path)
+	if err != nil {
+		// The path is already in the message: keep only the cause.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		l.fail(EnvPolicyFile, path, "cannot read the policy file: "+err.Error())
+		return policy.Policy{}
+	}
+	p, err := ParsePolicy(data)
+	if err != nil {
+		for _, e := range unjoin(err) {
+			l.fail(EnvPolicyFile, path, e.Error())
+		}
+		return policy.Policy{}
+	}
+	return p
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SLSEndpointFor is the SLS endpoint for findings of a function in region:
+// SLS_ENDPOINT when set, else the region's public endpoint. It is empty for
+// a region that is not a valid region id, so a bad region cannot form a host
+// name elsewhere.
+func (c *Config) SLSEndpointFor(region string) string {
+	if c.SLSEndpoint != "" {
+		return c.SLSEndpoint
+	}
+	if !target.ValidRegion(region) {
+		return ""
+	}
+	return "https://" + region + ".log.aliyuncs.com"
+}
+
+// DeliveryConfigured reports whether findings have somewhere to go: nil when
+// SLS_PROJECT and SLS_LOGSTORE are set, else an *Error naming what is missing.
+func (c *Config) DeliveryConfigured() error {
+	var missing []string
+	if c.SLSProject == "" {
+		missing = append(missing, EnvSLSProject)
+	}
+	if c.SLSLogstore == "" {
+		missing = append(missing, EnvSLSLogstore)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &Error{
+		Variable: strings.Join(missing, ", "),
+		Reason:   "must be set to deliver findings to Log Service",
+	}
+}
+
+// String describes the configuration for logs; the bearer token is only
+// said to be set or not.
+func (c Config) String() string {
+	var b strings.Builder
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", a.Key, a.Value)
+	}
+	return b.String()
+}
+
+// GoString keeps %#v from printing the token.
+func (c Config) GoString() string { return "config.Config{" + c.String() + "}" }
+
+// LogValue keeps structured logs from printing the token.
+func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
+
+func (c Config) attrs() []slog.Attr {
+	targets := make([]string, len(c.Targets))
+	for i, t := range c.Targets {
+		targets[i] = t.String()
+	}
+	token := "unset"
+	if c.HTTPAuthToken != "" {
+		token = "set"
+	}
+	return []slog.Attr{
+		slog.String("scan_targets", strings.Join(targets, ",")),
+		slog.String("policy_file", c.PolicyFile),
+		slog.String("trusted_account_ids", strings.Join(c.Policy.TrustedAccountIDs, ",")),
+		slog.String("trusted_cen_ids", strings.Join(c.Policy.TrustedCENIDs, ",")),
+		slog.Int("max_authorization_age_days", c.Policy.MaxAuthorizationAgeDays),
+		slog.Int("exceptions", len(c.Policy.Exceptions)),
+		slog.String("sls_endpoint", c.SLSEndpoint),
+		slog.String("sls_project", c.SLSProject),
+		slog.String("sls_logstore", c.SLSLogstore),
+		slog.String("vpc_endpoint", c.VPCEndpoint),
+		slog.Float64("vpc_api_rate", c.VPCAPIRate),
+		slog.Int("scan_concurrency", c.ScanConcurrency),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("http_auth_token", token),
+	}
 }

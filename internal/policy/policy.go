@@ -3,6 +3,9 @@
 package policy
 
 import (
+	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"vpnauthz/internal/finding"
@@ -44,14 +47,298 @@ type Exception struct {
 	Expires         time.Time // the last day the exception holds (UTC midnight of that date)
 }
 
+// Rule describes one rule a policy judges authorizations by.
+type Rule struct {
+	ID       string
+	Title    string
+	Severity string
+}
+
+// Severities of findings.
+const (
+	SeverityHigh   = "high"
+	SeverityMedium = "medium"
+	SeverityLow    = "low"
+)
+
+// rules is the rule table in the order findings of one authorization are given.
+var rules = []Rule{
+	{finding.RuleUntrustedAccount, "VPN connection authorized to an untrusted account", SeverityHigh},
+	{finding.RuleUnexpectedProduct, "VPN connection authorized to a product other than CEN", SeverityMedium},
+	{finding.RuleUntrustedCEN, "VPN connection authorized to an untrusted CEN instance", SeverityMedium},
+	{finding.RuleStaleAuthorization, "Cross-account authorization older than the allowed age", SeverityLow},
+}
+
+var readRule = Rule{finding.RuleReadAuthorizations, "Cross-account authorizations could not be read", SeverityHigh}
+
+// Rules returns the rules an authorization can be judged by, in table order.
+// These are the rules an exception may name; read-authorizations is not
+// among them because an ERROR is never suppressed.
+func Rules() []Rule { return slices.Clone(rules) }
+
+// KnownRule reports whether id is one of Rules.
+func KnownRule(id string) bool {
+	return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
+}
+
+// EnabledRules returns the ids of the rules p judges by, in table order:
+// untrusted-cen only with a list of trusted CEN instances, stale-authorization
+// only with a maximum age.
+func (p *Policy) EnabledRules() []string {
+	ids := []string{finding.RuleUntrustedAccount, finding.RuleUnexpectedProduct}
+	if len(p.TrustedCENIDs) > 0 {
+		ids = append(ids, finding.RuleUntrustedCEN)
+	}
+	if p.MaxAuthorizationAgeDays > 0 {
+		ids = append(ids, finding.RuleStaleAuthorization)
+	}
+	return ids
+}
+
+func ruleByID(id string) Rule {
+	for _, r := range rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	return Rule{ID: id}
+}
+
+// secondsBelow is the CreationTime under which the value is taken as epoch
+// seconds: 1e11 ms is March 1973, long before any authorization, while 1e11 s
+// is far in the future.
+const secondsBelow = 1e11
+
+const dateLayout = "2006-01-02"
+
 // Evaluate gives one finding per (enabled rule × authorization), or one PASS per
 // enabled rule for a connection without authorizations. ScanID and Trigger are
 // left for the caller to fill.
 func (p *Policy) Evaluate(c Connection, now time.Time) []finding.Finding {
-	panic("not implemented")
+	now = now.UTC()
+	enabled := p.EnabledRules()
+	if len(c.Authorizations) == 0 {
+		out := make([]finding.Finding, 0, len(enabled))
+		for _, id := range enabled {
+			r := ruleByID(id)
+			out = append(out, finding.Finding{
+				FindingUID:      finding.UID(r.ID, c.AccountID, c.Region, c.ID, "", ""),
+				RuleID:          r.ID,
+				Title:           r.Title,
+				Severity:        r.Severity,
+				Status:          finding.StatusPass,
+				StatusDetail:    fmt.Sprintf("%s in %s has no cross-account authorization.", c.ID, c.Region),
+				Region:          c.Region,
+				OwnerAccountID:  c.AccountID,
+				VpnConnectionID: c.ID,
+				ObservedAt:      now.Format(time.RFC3339),
+			})
+		}
+		return out
+	}
+
+	out := make([]finding.Finding, 0, len(enabled)*len(c.Authorizations))
+	for _, a := range c.Authorizations {
+		g := newGrant(c, a, now)
+		for _, id := range enabled {
+			out = append(out, p.judge(ruleByID(id), g, now))
+		}
+	}
+	return out
+}
+
+// grant is one authorization with the values every finding on it shares.
+type grant struct {
+	region, connection, owner  string
+	bindUID, product, instance string
+	created                    time.Time // zero when unknown
+	ageDays                    int
+}
+
+func newGrant(c Connection, a Authorization, now time.Time) grant {
+	g := grant{
+		region:     c.Region,
+		connection: c.ID,
+		owner:      c.AccountID,
+		bindUID:    strconv.FormatInt(a.BindUID, 10),
+		product:    a.BindProduct,
+		instance:   a.BindInstance,
+	}
+	if g.connection == "" {
+		g.connection = a.VpnConnectionID
+	}
+	if a.AliUID != 0 {
+		g.owner = strconv.FormatInt(a.AliUID, 10)
+	}
+	switch {
+	case a.CreationTime <= 0:
+		// Unknown: no creation time was reported.
+	case a.CreationTime < secondsBelow:
+		g.created = time.Unix(a.CreationTime, 0).UTC()
+	default:
+		g.created = time.UnixMilli(a.CreationTime).UTC()
+	}
+	if !g.created.IsZero() {
+		// A creation time ahead of this clock is clock skew, not a negative age.
+		g.ageDays = max(0, int(now.Sub(g.created)/(24*time.Hour)))
+	}
+	return g
+}
+
+// String is the evidence sentence shared by the rules: who may attach what to what.
+func (g grant) String() string {
+	product, instance := g.product, g.instance
+	if product == "" {
+		product = "an unnamed product"
+	}
+	if instance == "" {
+		instance = "an unnamed instance"
+	}
+	return fmt.Sprintf("Account %s may attach %s to %s through %s", g.bindUID, g.connection, instance, product)
+}
+
+func (p *Policy) judge(r Rule, g grant, now time.Time) finding.Finding {
+	f := finding.Finding{
+		FindingUID:      finding.UID(r.ID, g.owner, g.region, g.connection, g.bindUID, g.instance),
+		RuleID:          r.ID,
+		Title:           r.Title,
+		Severity:        r.Severity,
+		Region:          g.region,
+		OwnerAccountID:  g.owner,
+		VpnConnectionID: g.connection,
+		BindUID:         g.bindUID,
+		BindProduct:     g.product,
+		BindInstance:    g.instance,
+		ObservedAt:      now.Format(time.RFC3339),
+	}
+	if !g.created.IsZero() {
+		f.AuthorizationCreatedAt = g.created.Format(time.RFC3339)
+		f.AuthorizationAgeDays = strconv.Itoa(g.ageDays)
+	}
+
+	fail, detail := p.check(r.ID, g)
+	if !fail {
+		f.Status = finding.StatusPass
+		f.StatusDetail = detail + "."
+		return f
+	}
+	f.Status = finding.StatusFail
+	f.Remediation = remediation(r.ID, g)
+	live, expired := p.exception(r.ID, g, now)
+	switch {
+	case live != nil:
+		f.Status = finding.StatusSuppressed
+		f.ExceptionReason = live.Reason
+		f.ExceptionExpires = live.Expires.Format(dateLayout)
+		detail += fmt.Sprintf("; suppressed by the exception %q until %s", live.Reason, f.ExceptionExpires)
+	case expired != nil:
+		f.ExceptionReason = expired.Reason
+		f.ExceptionExpires = expired.Expires.Format(dateLayout)
+		detail += fmt.Sprintf("; the exception %q expired on %s", expired.Reason, f.ExceptionExpires)
+	}
+	f.StatusDetail = detail + "."
+	return f
+}
+
+// check judges one rule and gives the evidence, without a final period.
+func (p *Policy) check(rule string, g grant) (fail bool, detail string) {
+	switch rule {
+	case finding.RuleUntrustedAccount:
+		switch {
+		case g.bindUID == g.owner:
+			return false, g.String() + "; it is the owner"
+		case slices.Contains(p.TrustedAccountIDs, g.bindUID):
+			return false, g.String() + "; it is a trusted account"
+		}
+		return true, fmt.Sprintf("%s; it is neither the owner %s nor a trusted account", g, g.owner)
+	case finding.RuleUnexpectedProduct:
+		if g.product == "CEN" {
+			return false, g.String() + "; CEN is the expected product"
+		}
+		return true, fmt.Sprintf("%s; only CEN is expected, not %q", g, g.product)
+	case finding.RuleUntrustedCEN:
+		if slices.Contains(p.TrustedCENIDs, g.instance) {
+			return false, g.String() + "; it is a trusted CEN instance"
+		}
+		return true, g.String() + "; it is not among the trusted CEN instances"
+	case finding.RuleStaleAuthorization:
+		maxDays := p.MaxAuthorizationAgeDays
+		if g.created.IsZero() {
+			return true, fmt.Sprintf("%s; the authorization has no creation time, so its age is unknown and not shown to be within %d days", g, maxDays)
+		}
+		created := g.created.Format(time.RFC3339)
+		if g.ageDays > maxDays {
+			return true, fmt.Sprintf("%s; the authorization was created %s, %d days ago, more than the %d days allowed", g, created, g.ageDays, maxDays)
+		}
+		return false, fmt.Sprintf("%s; the authorization was created %s, %d days ago, within the %d days allowed", g, created, g.ageDays, maxDays)
+	}
+	return true, fmt.Sprintf("%s; rule %s is unknown", g, rule)
+}
+
+// exception finds the first live exception in file order that matches, or
+// else the first expired one, so its detail can say that it ran out.
+func (p *Policy) exception(rule string, g grant, now time.Time) (live, expired *Exception) {
+	for i := range p.Exceptions {
+		e := &p.Exceptions[i]
+		if !e.matches(rule, g) {
+			continue
+		}
+		if e.liveAt(now) {
+			return e, nil
+		}
+		if expired == nil {
+			expired = e
+		}
+	}
+	return nil, expired
+}
+
+func (e *Exception) matches(rule string, g grant) bool {
+	return (e.VpnConnectionID == "*" || e.VpnConnectionID == g.connection) &&
+		(e.BindUID == "" || e.BindUID == g.bindUID) &&
+		(e.BindInstance == "" || e.BindInstance == g.instance) &&
+		(len(e.Rules) == 0 || slices.Contains(e.Rules, rule))
+}
+
+// liveAt reports whether e still holds at now: the expiry date is the last
+// day it holds, so it ends 24 hours after that date's midnight.
+func (e *Exception) liveAt(now time.Time) bool {
+	return now.Before(e.Expires.Add(24 * time.Hour))
+}
+
+func remediation(rule string, g grant) string {
+	revoke := fmt.Sprintf("Revoke the authorization with the CEN API RevokeInstanceFromTransitRouter "+
+		"(CenId=%s, CenOwnerId=%s, InstanceId=%s, InstanceType=VPN, RegionId=%s), "+
+		"after detaching any transit-router VPN attachment of the connection",
+		g.instance, g.bindUID, g.connection, g.region)
+	switch rule {
+	case finding.RuleUntrustedAccount:
+		return revoke + "; if the account is meant to attach it, add it to TRUSTED_ACCOUNT_IDS."
+	case finding.RuleUntrustedCEN:
+		return revoke + "; if the CEN instance is meant to attach it, add it to TRUSTED_CEN_IDS."
+	case finding.RuleStaleAuthorization:
+		return revoke + "; if it is still needed, grant it again so its age restarts."
+	}
+	return revoke + "."
 }
 
 // ErrorFinding is the one finding of a connection that could not be read.
 func ErrorFinding(region, connectionID, ownerAccountID, detail string, now time.Time) finding.Finding {
-	panic("not implemented")
+	if detail == "" {
+		detail = "The cross-account authorizations of " + connectionID + " could not be read."
+	}
+	return finding.Finding{
+		FindingUID:      finding.UID(readRule.ID, ownerAccountID, region, connectionID, "", ""),
+		RuleID:          readRule.ID,
+		Title:           readRule.Title,
+		Severity:        readRule.Severity,
+		Status:          finding.StatusError,
+		StatusDetail:    detail,
+		Region:          region,
+		OwnerAccountID:  ownerAccountID,
+		VpnConnectionID: connectionID,
+		Remediation: fmt.Sprintf("Check that the function's role is allowed vpc:DescribeVpnCrossAccountAuthorizations "+
+			"in %s and that %s exists there; the next scan retries.", region, connectionID),
+		ObservedAt: now.UTC().Format(time.RFC3339),
+	}
 }
