@@ -5,10 +5,33 @@ package slssink
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
+)
+
+// Limits of one PutLogs request and the defaults of the retry loop.
+const (
+	// MaxBatchLogs is the most logs Log Service takes in one PutLogs request.
+	MaxBatchLogs = 4096
+	// DefaultMaxBatchBytes is the raw protobuf size a batch stays under. The
+	// service takes up to 3 MB (the documentation does not say whether 10^6
+	// or 2^20); batch sizes are tracked exactly, so a margin of 100 kB below
+	// the smaller reading is enough.
+	DefaultMaxBatchBytes = 2_900_000
+
+	DefaultRetryBase      = 200 * time.Millisecond
+	DefaultRetryCap       = 5 * time.Second
+	DefaultRetryBudget    = 30 * time.Second
+	DefaultAttemptTimeout = 15 * time.Second
 )
 
 // Options configure one scan's delivery.
@@ -18,33 +41,244 @@ type Options struct {
 	Logstore    string
 	Credentials scan.Credentials
 	Source      string    // the log source; default "vpnauthz"
-	Stdout      io.Writer // where findings go as JSON lines when delivery fails
+	Stdout      io.Writer // where findings go as JSON lines when delivery fails; default os.Stdout
+
+	// Tuning; zero values mean the defaults above.
+	MaxBatchLogs   int           // logs per PutLogs request, at most MaxBatchLogs
+	MaxBatchBytes  int           // raw protobuf bytes per PutLogs request
+	RetryBase      time.Duration // ceiling of the first backoff pause
+	RetryCap       time.Duration // ceiling of every backoff pause
+	RetryBudget    time.Duration // time one request may take, retries included; never past the context's deadline
+	AttemptTimeout time.Duration // one HTTP attempt
+}
+
+func (o *Options) setDefaults() {
+	if o.Source == "" {
+		o.Source = "vpnauthz"
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.MaxBatchLogs <= 0 || o.MaxBatchLogs > MaxBatchLogs {
+		o.MaxBatchLogs = MaxBatchLogs
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = DefaultRetryBase
+	}
+	if o.RetryCap <= 0 {
+		o.RetryCap = DefaultRetryCap
+	}
+	if o.RetryBudget <= 0 {
+		o.RetryBudget = DefaultRetryBudget
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
+	}
+}
+
+// Stats count what a Sink did.
+type Stats struct {
+	PutLogsCalls int   // HTTP PutLogs requests, retries and the summary included
+	Retries      int   // requests repeated after a transient failure
+	RawBytes     int64 // uncompressed protobuf bytes sent
+	WireBytes    int64 // lz4-compressed bytes sent
+	Delivered    int   // findings acknowledged by Log Service
+	ToStdout     int   // findings written to standard output instead
 }
 
 // Sink is a scan.Sink writing to one logstore.
+//
+// Findings are buffered into a batch; a full batch is handed to one sending
+// goroutine, so the scan goes on while the batch is sent and retried. The
+// hand-over is unbuffered: a second full batch waits for the first to be
+// done, which bounds memory to two batches however many findings come.
 type Sink struct {
-	opts Options
+	opts   Options
+	client sls.ClientInterface
+	tr     *transport
+	retry  retrier
+	op     string
+
+	// Owned by the goroutine calling Write and Close.
+	batcher  batcher
+	started  bool
+	closed   bool
+	delivery scan.Delivery
+	handoff  chan job
+	done     chan struct{}
+
+	// Owned by the sender while it runs, by Close after it stopped.
+	cause     error // first failure for good; later batches skip Log Service
+	stdoutErr error
+
+	retries   atomic.Int64
+	delivered atomic.Int64
+	toStdout  atomic.Int64
+}
+
+type job struct {
+	ctx context.Context
+	b   batch
 }
 
 var _ scan.Sink = (*Sink)(nil)
 
 // New returns a Sink for one scan.
 func New(opts Options) (*Sink, error) {
-	panic("not implemented")
+	if opts.Project == "" || opts.Logstore == "" {
+		return nil, errors.New("SLS sink: project and logstore are required")
+	}
+	opts.setDefaults()
+	client, tr, err := newClient(opts.Endpoint, opts.Credentials, 0)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		opts:   opts,
+		client: client,
+		tr:     tr,
+		op:     fmt.Sprintf("PutLogs to %s/%s", opts.Project, opts.Logstore),
+		batcher: batcher{
+			maxLogs:  opts.MaxBatchLogs,
+			maxBytes: opts.MaxBatchBytes - groupOverhead(finding.TopicFinding, opts.Source),
+		},
+	}
+	s.retry = retrier{
+		base:           opts.RetryBase,
+		cap:            opts.RetryCap,
+		budget:         opts.RetryBudget,
+		attemptTimeout: opts.AttemptTimeout,
+		retries:        func() { s.retries.Add(1) },
+	}
+	return s, nil
 }
 
-// Write adds one finding, sending a batch when it is full.
+// Write adds one finding, sending a batch when it is full. It fails only
+// after Close: delivery problems are reported by Close, and findings that
+// Log Service refuses go to standard output.
+//
+// The batch a Write completes is sent in the background under that Write's
+// ctx, so ctx must stay live until Close; its deadline bounds the retries.
 func (s *Sink) Write(ctx context.Context, f *finding.Finding) error {
-	panic("not implemented")
+	if s.closed {
+		return errors.New("SLS sink: write after close")
+	}
+	if full, ok := s.batcher.add(f, time.Now()); ok {
+		s.handOver(ctx, full)
+	}
+	return nil
 }
 
-// Close sends what is buffered, then the summary.
+// handOver gives the current batch to the sender, starting it if needed, and
+// waits while the sender is busy with the previous one.
+func (s *Sink) handOver(ctx context.Context, b batch) {
+	if !s.started {
+		s.started = true
+		s.handoff = make(chan job)
+		s.done = make(chan struct{})
+		go func() {
+			defer close(s.done)
+			for j := range s.handoff {
+				s.deliver(j.ctx, &j.b)
+			}
+		}()
+	}
+	s.handoff <- job{ctx: ctx, b: b}
+}
+
+// deliver sends one batch or, when that fails for good or Log Service has
+// already failed in this invocation, writes it to standard output.
+func (s *Sink) deliver(ctx context.Context, b *batch) {
+	if s.cause == nil {
+		lg := b.logGroup(finding.TopicFinding, s.opts.Source)
+		err := s.retry.do(ctx, s.tr, s.op, func() error {
+			return s.client.PutLogs(s.opts.Project, s.opts.Logstore, lg)
+		})
+		if err == nil {
+			s.delivered.Add(int64(b.len()))
+			return
+		}
+		s.cause = err
+	}
+	if err := writeJSONLines(s.opts.Stdout, b.findings); err != nil {
+		if s.stdoutErr == nil {
+			s.stdoutErr = err
+		}
+		return
+	}
+	s.toStdout.Add(int64(b.len()))
+}
+
+// Close sends what is buffered, then the summary, whose FindingsDelivered it
+// sets. Delivered is true only when Log Service acknowledged every finding
+// and the summary; Error is then the first failure. Calling Close again
+// returns the same Delivery.
 func (s *Sink) Close(ctx context.Context, summary *finding.ScanSummary) scan.Delivery {
-	panic("not implemented")
+	if s.closed {
+		return s.delivery
+	}
+	s.closed = true
+	if s.started {
+		close(s.handoff)
+		<-s.done
+	}
+	if last := s.batcher.take(); last.len() > 0 {
+		s.deliver(ctx, &last)
+	}
+	if summary != nil {
+		summary.Counts.FindingsDelivered = int(s.delivered.Load())
+		s.sendSummary(ctx, summary)
+	}
+
+	d := scan.Delivery{
+		Sink:      "sls",
+		Project:   s.opts.Project,
+		Logstore:  s.opts.Logstore,
+		Delivered: s.cause == nil,
+	}
+	switch {
+	case s.cause != nil && s.stdoutErr != nil:
+		d.Error = fmt.Sprintf("%v; writing to standard output: %v", s.cause, s.stdoutErr)
+	case s.cause != nil:
+		d.Error = s.cause.Error()
+	}
+	s.delivery = d
+	return d
 }
 
-// Setup creates the logstore and a field index for every finding and summary
-// field, idempotently (vpnauthz setup-sls).
-func Setup(ctx context.Context, opts Options) error {
-	panic("not implemented")
+func (s *Sink) sendSummary(ctx context.Context, summary *finding.ScanSummary) {
+	if s.cause == nil {
+		t := uint32(time.Now().Unix())
+		topic := finding.TopicScan
+		lg := &sls.LogGroup{
+			Topic:  &topic,
+			Source: &s.opts.Source,
+			Logs:   []*sls.Log{newLog(t, summaryKeys, summaryValues(summary))},
+		}
+		err := s.retry.do(ctx, s.tr, s.op, func() error {
+			return s.client.PutLogs(s.opts.Project, s.opts.Logstore, lg)
+		})
+		if err == nil {
+			return
+		}
+		s.cause = err
+	}
+	if err := writeSummaryLine(s.opts.Stdout, summary); err != nil && s.stdoutErr == nil {
+		s.stdoutErr = err
+	}
+}
+
+// Stats returns the counters so far; it may be called at any time.
+func (s *Sink) Stats() Stats {
+	return Stats{
+		PutLogsCalls: int(s.tr.calls.Load()),
+		Retries:      int(s.retries.Load()),
+		RawBytes:     s.tr.rawBytes.Load(),
+		WireBytes:    s.tr.wireBytes.Load(),
+		Delivered:    int(s.delivered.Load()),
+		ToStdout:     int(s.toStdout.Load()),
+	}
 }

@@ -1,0 +1,187 @@
+package slssink
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/bits"
+	"strconv"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+
+	"vpnauthz/internal/finding"
+)
+
+// batch is the findings of one PutLogs request. The sls.LogGroup is built
+// only when the batch is sent, so a batch being filled costs the findings and
+// nothing more.
+type batch struct {
+	findings []finding.Finding
+	times    []uint32
+	rawSize  int // protobuf size of the LogGroup's Logs fields
+}
+
+func (b *batch) len() int { return len(b.findings) }
+
+func (b *batch) add(f *finding.Finding, t uint32, size int) {
+	b.findings = append(b.findings, *f)
+	b.times = append(b.times, t)
+	b.rawSize += size
+}
+
+// batcher fills batches within the limits of one PutLogs request.
+type batcher struct {
+	maxLogs  int
+	maxBytes int // for the logs, the LogGroup's other fields deducted
+	cur      batch
+}
+
+// add adds f, logged at its observation time or now. When f does not fit in
+// the current batch, that batch is returned, full, and f starts the next one.
+// A finding larger than the whole budget still goes, alone: Log Service has
+// the last word on it, and a refusal sends it to standard output.
+func (b *batcher) add(f *finding.Finding, now time.Time) (full batch, ok bool) {
+	t := logTime(f, now)
+	size := logFieldSize(t, finding.Keys, f.Values())
+	if n := b.cur.len(); n > 0 && (n >= b.maxLogs || b.cur.rawSize+size > b.maxBytes) {
+		full, ok = b.cur, true
+		// The next batch will likely be as long: allocate it once.
+		b.cur = batch{
+			findings: make([]finding.Finding, 0, n),
+			times:    make([]uint32, 0, n),
+		}
+	}
+	b.cur.add(f, t, size)
+	return full, ok
+}
+
+// take returns the current batch, possibly empty, and starts a new one.
+func (b *batcher) take() batch {
+	full := b.cur
+	b.cur = batch{}
+	return full
+}
+
+// logGroup builds the request body of the batch.
+func (b *batch) logGroup(topic, source string) *sls.LogGroup {
+	lg := &sls.LogGroup{
+		Topic:  &topic,
+		Source: &source,
+		Logs:   make([]*sls.Log, len(b.findings)),
+	}
+	for i := range b.findings {
+		lg.Logs[i] = newLog(b.times[i], finding.Keys, b.findings[i].Values())
+	}
+	return lg
+}
+
+func newLog(t uint32, keys, values []string) *sls.Log {
+	contents := make([]*sls.LogContent, len(keys))
+	for i := range keys {
+		contents[i] = &sls.LogContent{Key: &keys[i], Value: &values[i]}
+	}
+	return &sls.Log{Time: &t, Contents: contents}
+}
+
+// logTime is the log time of a finding: its observation time, or now when
+// that is missing or unreadable.
+func logTime(f *finding.Finding, now time.Time) uint32 {
+	if t, err := time.Parse(time.RFC3339, f.ObservedAt); err == nil && t.Unix() > 0 {
+		return uint32(t.Unix())
+	}
+	return uint32(now.Unix())
+}
+
+// The sizes below are those of the protobuf encoding of log.proto (proto2):
+// each present field costs a one-byte tag, a length-delimited field its
+// varint length too. They let a batch track its size as it grows instead of
+// marshalling it again for every finding.
+
+func varintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+func bytesField(n int) int { return 1 + varintLen(uint64(n)) + n }
+
+// logFieldSize is the size a log adds to a LogGroup: its Logs field.
+func logFieldSize(t uint32, keys, values []string) int {
+	n := 1 + varintLen(uint64(t)) // Time
+	for i := range keys {
+		n += bytesField(bytesField(len(keys[i])) + bytesField(len(values[i]))) // Contents
+	}
+	return bytesField(n)
+}
+
+// groupOverhead is what a LogGroup costs besides its logs.
+func groupOverhead(topic, source string) int {
+	return bytesField(len(topic)) + bytesField(len(source))
+}
+
+// writeJSONLines writes each finding as one line of JSON, the finding's own
+// encoding, so that a reader of the function's log sees exactly the SLS keys.
+func writeJSONLines(w io.Writer, findings []finding.Finding) error {
+	bw := bufio.NewWriter(w)
+	for i := range findings {
+		line, err := json.Marshal(&findings[i])
+		if err != nil {
+			return err
+		}
+		bw.Write(line)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// summaryKeys are the content keys of the scan summary log, in order.
+var summaryKeys = []string{
+	"scan_id", "trigger", "started_at", "duration_ms", "complete", "connections",
+	"authorizations", "pass", "fail", "error", "suppressed", "api_calls",
+	"api_retries", "throttled", "findings_delivered",
+}
+
+// summaryValues returns the summary's values in the order of summaryKeys.
+func summaryValues(s *finding.ScanSummary) []string {
+	c := &s.Counts
+	return []string{
+		s.ScanID, s.Trigger, s.StartedAt, strconv.FormatInt(s.DurationMs, 10),
+		strconv.FormatBool(s.Complete), strconv.Itoa(c.Connections),
+		strconv.Itoa(c.Authorizations), strconv.Itoa(c.Pass), strconv.Itoa(c.Fail),
+		strconv.Itoa(c.Error), strconv.Itoa(c.Suppressed), strconv.Itoa(c.APICalls),
+		strconv.Itoa(c.APIRetries), strconv.Itoa(c.Throttled),
+		strconv.Itoa(c.FindingsDelivered),
+	}
+}
+
+// orderedJSON encodes keys and values as one JSON object, keys in the given
+// order (a map would sort them).
+func orderedJSON(keys, values []string) ([]byte, error) {
+	buf := []byte{'{'}
+	for i := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		k, err := json.Marshal(keys[i])
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(values[i])
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, k...)
+		buf = append(buf, ':')
+		buf = append(buf, v...)
+	}
+	return append(buf, '}'), nil
+}
+
+// writeSummaryLine writes the summary as one JSON line with the keys of the
+// summary log.
+func writeSummaryLine(w io.Writer, s *finding.ScanSummary) error {
+	line, err := orderedJSON(summaryKeys, summaryValues(s))
+	if err != nil {
+		return fmt.Errorf("encoding the scan summary: %w", err)
+	}
+	_, err = w.Write(append(line, '\n'))
+	return err
+}
