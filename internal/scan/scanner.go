@@ -2,18 +2,43 @@ package scan
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/target"
+)
+
+// Defaults of Options and Retry.
+const (
+	DefaultRate        = 10 // the published quota is 600 calls per 60 s per region
+	DefaultConcurrency = 8
+	MaxPageSize        = 50 // the largest PageSize the API takes
+	DefaultCallTimeout = 10 * time.Second
+	DefaultMaxAttempts = 6
+	DefaultBaseDelay   = 200 * time.Millisecond
+	DefaultMaxDelay    = 5 * time.Second
 )
 
 // Options configure a Scanner.
 type Options struct {
-	Policy      policy.Policy
-	NewSource   SourceFactory
-	Rate        float64       // VPC API calls per second per region (VPC_API_RATE)
-	Concurrency int           // connections read at once per region (SCAN_CONCURRENCY)
+	Policy    policy.Policy
+	NewSource SourceFactory
+	// Rate is the VPC API quota in calls per second per region
+	// (VPC_API_RATE); the scanner stays 10 % under it, and slows down
+	// further while the API throttles.
+	Rate float64
+	// Concurrency is the number of connections read at once per region
+	// (SCAN_CONCURRENCY): the quota is per region, so concurrency is too, and
+	// regions proceed in parallel.
+	Concurrency int
 	PageSize    int           // default 50, the API's maximum
 	CallTimeout time.Duration // per API call; default 10 s
 	Retry       Retry
@@ -32,16 +57,531 @@ type Retry struct {
 // rate limiters are shared by all of them.
 type Scanner struct {
 	opts Options
+
+	mu      sync.Mutex
+	buckets map[bucketKey]*bucket
+}
+
+// bucketKey names one quota: an account (or, without one, an access key) in
+// one region.
+type bucketKey struct {
+	principal string
+	region    string
 }
 
 // New returns a Scanner.
 func New(opts Options) *Scanner {
-	return &Scanner{opts: opts}
+	if opts.Rate <= 0 {
+		opts.Rate = DefaultRate
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.PageSize <= 0 || opts.PageSize > MaxPageSize {
+		opts.PageSize = MaxPageSize
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = DefaultCallTimeout
+	}
+	if opts.Retry.MaxAttempts <= 0 {
+		opts.Retry.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Retry.BaseDelay <= 0 {
+		opts.Retry.BaseDelay = DefaultBaseDelay
+	}
+	if opts.Retry.MaxDelay <= 0 {
+		opts.Retry.MaxDelay = DefaultMaxDelay
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Scanner{opts: opts, buckets: map[bucketKey]*bucket{}}
+}
+
+func (s *Scanner) bucket(principal, region string) *bucket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := bucketKey{principal, region}
+	b, ok := s.buckets[k]
+	if !ok {
+		b = newBucket(s.opts.Rate)
+		s.buckets[k] = b
+	}
+	return b
+}
+
+// DeliveryMargin is the part of the time left before a scan's deadline that
+// the scan keeps for delivering its findings: 10 % of it, at least 1 s and at
+// most 15 s. Calls stop at deadline − margin.
+func DeliveryMargin(left time.Duration) time.Duration {
+	return min(max(left/10, time.Second), 15*time.Second)
+}
+
+// Detail of the ERROR findings of what a scan did not reach.
+const (
+	detailDeadline  = "Not scanned before the deadline."
+	detailCancelled = "Not scanned: the scan was cancelled."
+)
+
+// errNotReached: the scan's time ran out before this call could start.
+var errNotReached = errors.New("not reached before the deadline")
+
+func validate(req Request, newSource SourceFactory) error {
+	if newSource == nil {
+		return errors.New("scan: no VPC source configured")
+	}
+	if len(req.Targets) == 0 {
+		return errors.New("scan: no targets")
+	}
+	for _, t := range req.Targets {
+		if !target.ValidRegion(t.Region) {
+			return fmt.Errorf("scan: target %q: invalid region", t.String())
+		}
+		if t.ConnectionID != target.All && !target.ValidConnectionID(t.ConnectionID) {
+			return fmt.Errorf("scan: target %q: invalid VPN connection id", t.String())
+		}
+	}
+	if req.Credentials.AccessKeyID == "" || req.Credentials.AccessKeySecret == "" {
+		return errors.New("scan: no credentials")
+	}
+	return nil
+}
+
+// regionTargets is what a scan covers in one region.
+type regionTargets struct {
+	region   string
+	ids      []string // explicit connection ids, without duplicates, in request order
+	wildcard bool
+}
+
+func groupByRegion(ts []target.Target) []regionTargets {
+	var out []regionTargets
+	index := map[string]int{}
+	seen := map[target.Target]bool{}
+	for _, t := range ts {
+		i, ok := index[t.Region]
+		if !ok {
+			i = len(out)
+			index[t.Region] = i
+			out = append(out, regionTargets{region: t.Region})
+		}
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if t.Wildcard() {
+			out[i].wildcard = true
+		} else {
+			out[i].ids = append(out[i].ids, t.ConnectionID)
+		}
+	}
+	return out
 }
 
 // Run scans req.Targets and streams the findings to sink (nil: dry run, nothing
-// delivered). Unreadable connections become ERROR findings, not errors; Run
-// returns an error only for an invalid request.
+// delivered; req.DryRun also keeps the sink out). Unreadable connections become
+// ERROR findings, not errors; Run returns an error only for an invalid request.
 func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, error) {
-	panic("not implemented")
+	if err := validate(req, s.opts.NewSource); err != nil {
+		return Report{}, err
+	}
+	if req.ScanID == "" {
+		req.ScanID = newScanID()
+	}
+	if req.DryRun {
+		sink = nil
+	}
+	startedAt := s.opts.Now()
+	start := time.Now()
+	log := s.opts.Logger.With("scan_id", req.ScanID)
+
+	// Calls stop at deadline − margin; delivery keeps the whole time, and is
+	// not cut short by the margin's cancellation.
+	scanCtx, cancelScan := context.WithCancel(ctx)
+	deliverCtx, cancelDeliver := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		margin := DeliveryMargin(time.Until(dl))
+		cancelScan()
+		scanCtx, cancelScan = context.WithDeadline(ctx, dl.Add(-margin))
+		deliverCtx, cancelDeliver = context.WithDeadline(context.WithoutCancel(ctx), dl)
+		log.Debug("scan deadline", "deadline", dl, "delivery_margin", margin)
+	}
+	defer cancelScan()
+	defer cancelDeliver()
+
+	principal := req.AccountID
+	if principal == "" {
+		principal = req.Credentials.AccessKeyID
+	}
+	r := &run{
+		s:         s,
+		req:       req,
+		principal: principal,
+		out:       make(chan finding.Finding, 64),
+		log:       log,
+	}
+	regions := groupByRegion(req.Targets)
+	log.Info("scan started", "trigger", req.Trigger, "targets", len(req.Targets), "regions", len(regions),
+		"dry_run", sink == nil, "credentials", req.Credentials)
+
+	// One collector hands the findings to the sink as they come, so memory
+	// does not grow with them (unless the caller wants them back).
+	var (
+		counts    finding.Counts
+		collected []finding.Finding
+		done      = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		writeFailed := false
+		for f := range r.out {
+			f.ScanID, f.Trigger = req.ScanID, req.Trigger
+			counts.Add(&f)
+			if sink != nil {
+				if err := sink.Write(deliverCtx, &f); err != nil && !writeFailed {
+					writeFailed = true
+					log.Warn("writing findings failed", "err", err)
+				}
+			}
+			if req.CollectFindings {
+				collected = append(collected, f)
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for _, rt := range regions {
+		wg.Go(func() { r.region(scanCtx, rt) })
+	}
+	wg.Wait()
+	close(r.out)
+	<-done
+
+	counts.Connections = int(r.connections.Load())
+	counts.Authorizations = int(r.authorizations.Load())
+	counts.APICalls = int(r.calls.Load())
+	counts.APIRetries = int(r.retries.Load())
+	counts.Throttled = int(r.throttled.Load())
+	summary := finding.ScanSummary{
+		ScanID:     req.ScanID,
+		Trigger:    req.Trigger,
+		StartedAt:  startedAt.UTC().Format(time.RFC3339),
+		DurationMs: time.Since(start).Milliseconds(),
+		Complete:   !r.incomplete.Load(),
+		Counts:     counts,
+	}
+	delivery := Delivery{Sink: "none"}
+	if sink != nil {
+		delivery = sink.Close(deliverCtx, &summary)
+	}
+	counts.FindingsDelivered = summary.Counts.FindingsDelivered
+
+	rep := Report{
+		ScanID:     req.ScanID,
+		Trigger:    req.Trigger,
+		StartedAt:  summary.StartedAt,
+		DurationMs: time.Since(start).Milliseconds(),
+		Complete:   summary.Complete,
+		Summary:    counts,
+		Delivery:   delivery,
+		Findings:   collected,
+	}
+	log.Info("scan finished", "complete", rep.Complete, "duration_ms", rep.DurationMs,
+		"connections", counts.Connections, "authorizations", counts.Authorizations,
+		"pass", counts.Pass, "fail", counts.Fail, "error", counts.Error, "suppressed", counts.Suppressed,
+		"api_calls", counts.APICalls, "api_retries", counts.APIRetries, "throttled", counts.Throttled,
+		"delivered", delivery.Delivered, "findings_delivered", counts.FindingsDelivered)
+	if delivery.Error != "" {
+		log.Warn("delivery failed", "sink", delivery.Sink, "err", delivery.Error)
+	}
+	return rep, nil
+}
+
+func newScanID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// run is the state of one Run shared by its regions.
+type run struct {
+	s         *Scanner
+	req       Request
+	principal string
+	out       chan finding.Finding
+	log       *slog.Logger
+
+	connections, authorizations atomic.Int64
+	calls, retries, throttled   atomic.Int64
+	incomplete                  atomic.Bool
+}
+
+func (r *run) emit(f finding.Finding) { r.out <- f }
+
+func (r *run) errorFinding(region, connectionID, detail string) {
+	r.emit(policy.ErrorFinding(region, connectionID, r.req.AccountID, detail, r.s.opts.Now()))
+}
+
+// region reads every targeted connection of one region: explicit ids first,
+// then those the listing finds, page by page, while up to Concurrency workers
+// read the connections already known.
+func (r *run) region(ctx context.Context, rt regionTargets) {
+	log := r.log.With("region", rt.region)
+	src, err := r.s.opts.NewSource(r.req.Credentials, rt.region)
+	if err != nil {
+		detail := fmt.Sprintf("Cannot call the VPC API in %s: %v", rt.region, err)
+		log.Warn("no VPC source", "err", err)
+		for _, id := range rt.ids {
+			r.connections.Add(1)
+			r.errorFinding(rt.region, id, detail)
+		}
+		if rt.wildcard {
+			r.errorFinding(rt.region, target.All, detail)
+		}
+		return
+	}
+	b := r.s.bucket(r.principal, rt.region)
+	ps := r.s.opts.PageSize
+
+	// The queue holds a page ahead, so the next listing page is read while
+	// the workers still have connections to read.
+	queue := make(chan string, len(rt.ids)+ps)
+	var wg sync.WaitGroup
+	for range r.s.opts.Concurrency {
+		wg.Go(func() {
+			for id := range queue {
+				r.connection(ctx, src, b, rt.region, id)
+			}
+		})
+	}
+	seen := make(map[string]bool, len(rt.ids))
+	for _, id := range rt.ids {
+		seen[id] = true
+		queue <- id
+	}
+	if rt.wildcard {
+		r.discover(ctx, src, b, rt.region, seen, queue)
+	}
+	close(queue)
+	wg.Wait()
+	log.Debug("region done", "connections", len(seen))
+}
+
+// discover lists the region's connections and queues those not queued yet.
+func (r *run) discover(ctx context.Context, src Source, b *bucket, region string, seen map[string]bool, queue chan<- string) {
+	ps := r.s.opts.PageSize
+	listed := map[string]bool{}
+	firstTotal, maxTotal := 0, 0
+	for page := 1; ; page++ {
+		var p ConnectionPage
+		err := r.call(ctx, src, b, func(ctx context.Context) error {
+			var err error
+			p, err = src.ListConnections(ctx, region, page, ps)
+			return err
+		})
+		if err != nil {
+			detail := r.failure(ctx, "DescribeVpnConnections", "", err)
+			r.log.Warn("listing connections failed", "region", region, "page", page, "err", err)
+			r.errorFinding(region, target.All, detail)
+			return
+		}
+		if page == 1 {
+			firstTotal = p.TotalCount
+		}
+		maxTotal = max(maxTotal, p.TotalCount)
+		for _, id := range p.IDs {
+			if listed[id] {
+				continue
+			}
+			listed[id] = true
+			if !seen[id] {
+				seen[id] = true
+				queue <- id
+			}
+		}
+		if lastPage(len(p.IDs), len(listed), p.TotalCount, page, firstTotal, maxTotal, ps) {
+			return
+		}
+	}
+}
+
+// lastPage decides whether a listing is complete after reading page: the
+// page is empty, the items collected reach the latest TotalCount, or the cap
+// of pages is reached — TotalCount may change between pages while something
+// is granted or revoked, and a list that keeps changing must not be read
+// forever. A short page alone does not end the list: a server may serve
+// smaller pages than asked for.
+func lastPage(got, collected, total, page, firstTotal, maxTotal, pageSize int) bool {
+	return got == 0 || collected >= total || page >= pageCap(firstTotal, maxTotal, pageSize)
+}
+
+// pageCap is the most pages read for a list that once said it had maxTotal
+// items: two pages of slack for what changes during the read, and never more
+// than twice what the first page announced, so that a TotalCount that keeps
+// growing cannot keep the read going.
+func pageCap(firstTotal, maxTotal, pageSize int) int {
+	pages := func(n int) int { return (n+pageSize-1)/pageSize + 2 }
+	return min(pages(maxTotal), 2*pages(firstTotal))
+}
+
+type authKey struct {
+	bindUID      int64
+	bindInstance string
+}
+
+// connection reads and judges one connection; whatever happens, it gives the
+// connection at least one finding.
+func (r *run) connection(ctx context.Context, src Source, b *bucket, region, id string) {
+	r.connections.Add(1)
+	auths, err := r.readAuthorizations(ctx, src, b, region, id)
+	if err != nil {
+		detail := r.failure(ctx, "DescribeVpnCrossAccountAuthorizations", id, err)
+		r.log.Warn("reading authorizations failed", "region", region, "vpn_connection_id", id, "err", err)
+		r.errorFinding(region, id, detail)
+		return
+	}
+	r.authorizations.Add(int64(len(auths)))
+	c := policy.Connection{Region: region, ID: id, AccountID: r.req.AccountID, Authorizations: auths}
+	for _, f := range r.s.opts.Policy.Evaluate(c, r.s.opts.Now()) {
+		r.emit(f)
+	}
+}
+
+func (r *run) readAuthorizations(ctx context.Context, src Source, b *bucket, region, id string) ([]policy.Authorization, error) {
+	if ctx.Err() != nil {
+		return nil, errNotReached
+	}
+	ps := r.s.opts.PageSize
+	var auths []policy.Authorization
+	seen := map[authKey]bool{}
+	firstTotal, maxTotal := 0, 0
+	for page := 1; ; page++ {
+		var p AuthorizationPage
+		err := r.call(ctx, src, b, func(ctx context.Context) error {
+			var err error
+			p, err = src.ListAuthorizations(ctx, region, id, page, ps)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if page == 1 {
+			firstTotal = p.TotalCount
+		}
+		maxTotal = max(maxTotal, p.TotalCount)
+		for _, a := range p.Authorizations {
+			k := authKey{a.BindUID, a.BindInstance}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			auths = append(auths, a)
+		}
+		if lastPage(len(p.Authorizations), len(auths), p.TotalCount, page, firstTotal, maxTotal, ps) {
+			return auths, nil
+		}
+	}
+}
+
+// failure is the status detail of an ERROR finding: the API's answer if
+// there is one, else why the scan did not get one.
+func (r *run) failure(ctx context.Context, action, connectionID string, err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		if ae.HTTPStatus == 404 && connectionID != "" && notFoundConnection(ae.Code) {
+			return fmt.Sprintf("VPN connection %s does not exist: %s failed: %v.", connectionID, action, ae)
+		}
+		return fmt.Sprintf("%s failed: %v.", action, err)
+	}
+	if errors.Is(err, errNotReached) || ctx.Err() != nil {
+		r.incomplete.Store(true)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return detailCancelled
+		}
+		return detailDeadline
+	}
+	return fmt.Sprintf("%s failed: %v.", action, err)
+}
+
+func notFoundConnection(code string) bool {
+	switch code {
+	case "InvalidVpnConnectionInstanceId.NotFound", "InvalidVpnConnectionId.NotFound", "InvalidInstanceId.NotFound":
+		return true
+	}
+	return false
+}
+
+// call makes one API call with the region's pacing and this package's
+// retries; every attempt waits for a token of the region's bucket (taken by
+// the Source itself when it is a SendPacer). The call timeout runs from the
+// token on: waiting in the region's queue is not the API's slowness.
+func (r *run) call(ctx context.Context, src Source, b *bucket, fn func(context.Context) error) error {
+	rp := r.s.opts.Retry
+	sp, late := src.(SendPacer)
+	late = late && sp.PacesOnSend()
+	var last error
+	for attempt := 1; ; attempt++ {
+		callCtx, cancel := context.WithCancel(ctx)
+		var timedOut atomic.Bool
+		var timer *time.Timer
+		take := func() error {
+			if err := b.take(ctx); err != nil {
+				return err
+			}
+			r.calls.Add(1)
+			timer = time.AfterFunc(r.s.opts.CallTimeout, func() {
+				timedOut.Store(true)
+				cancel()
+			})
+			return nil
+		}
+		var g *gate
+		if late {
+			g = &gate{take: take}
+			callCtx = withGate(callCtx, g)
+		} else if err := take(); err != nil {
+			cancel()
+			return err
+		}
+		err := fn(callCtx)
+		if timer != nil {
+			timer.Stop()
+		}
+		cancel()
+		if g != nil && g.err != nil {
+			return g.err
+		}
+		if err == nil {
+			b.succeeded()
+			return nil
+		}
+		if timedOut.Load() {
+			err = fmt.Errorf("no answer within %s: %w", r.s.opts.CallTimeout, err)
+		}
+		last = err
+		if throttled(err) {
+			r.throttled.Add(1)
+			b.throttled(time.Now())
+		}
+		if ctx.Err() != nil {
+			var ae *APIError
+			if errors.As(err, &ae) {
+				return err
+			}
+			return errNotReached
+		}
+		if !retryable(err) {
+			return err
+		}
+		if attempt >= rp.MaxAttempts {
+			return fmt.Errorf("%w (gave up after %d attempts)", last, attempt)
+		}
+		r.retries.Add(1)
+		if !sleep(ctx, rp.backoff(attempt)) {
+			return errNotReached
+		}
+	}
 }

@@ -1,0 +1,747 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"vpnauthz/internal/finding"
+	"vpnauthz/internal/policy"
+	"vpnauthz/internal/target"
+)
+
+const region = "cn-hangzhou"
+
+var testCreds = Credentials{AccessKeyID: "LTAI5tTestKey", AccessKeySecret: "s3cr3t-value", SecurityToken: "sts-token-value"}
+
+// testPolicy trusts the owner only: every authorization (to a CEN) fails
+// untrusted-account and passes unexpected-product.
+var testPolicy = policy.Policy{}
+
+func tg(s string) target.Target {
+	r, id, _ := strings.Cut(s, ":")
+	return target.Target{Region: r, ConnectionID: id}
+}
+
+func connID(i int) string { return fmt.Sprintf("vco-%04d", i) }
+
+func newTestScanner(t *testing.T, src SourceFactory, mod func(*Options)) *Scanner {
+	t.Helper()
+	opts := Options{
+		Policy:      testPolicy,
+		NewSource:   src,
+		Rate:        1000,
+		Concurrency: 8,
+		CallTimeout: 2 * time.Second,
+		Retry:       Retry{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	return New(opts)
+}
+
+func runScan(t *testing.T, s *Scanner, ctx context.Context, targets ...string) (Report, *MemSink) {
+	t.Helper()
+	req := Request{ScanID: "scan-1", Trigger: finding.TriggerCLI, Credentials: testCreds, AccountID: "1000"}
+	for _, x := range targets {
+		req.Targets = append(req.Targets, tg(x))
+	}
+	sink := &MemSink{}
+	rep, err := s.Run(ctx, req, sink)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if sink.Overlap() {
+		t.Error("the sink's Write was called from two goroutines at once")
+	}
+	return rep, sink
+}
+
+// wantFindings is what the test policy gives a connection with n authorizations:
+// two rules always enabled, one PASS each for no authorization.
+func wantFindings(n int) int { return 2 * max(n, 1) }
+
+func minCalls(n, pageSize int) int { return max(1, (n+pageSize-1)/pageSize) }
+
+func noLeaks(t *testing.T) {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+func errorFindings(fs []finding.Finding) []finding.Finding {
+	var out []finding.Finding
+	for _, f := range fs {
+		if f.Status == finding.StatusError {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestPaging(t *testing.T) {
+	for _, n := range []int{0, 1, 49, 50, 51, 100, 120} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			noLeaks(t)
+			src := newFakeSource()
+			src.addConnection(region, "vco-abcd", n)
+			rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+
+			if got, want := src.azCallsOf("vco-abcd"), minCalls(n, 50); got != want {
+				t.Errorf("ListAuthorizations calls = %d, want %d", got, want)
+			}
+			if got := len(sink.Findings()); got != wantFindings(n) {
+				t.Errorf("findings = %d, want %d", got, wantFindings(n))
+			}
+			if rep.Summary.Authorizations != n || rep.Summary.Connections != 1 {
+				t.Errorf("summary authorizations=%d connections=%d, want %d and 1", rep.Summary.Authorizations, rep.Summary.Connections, n)
+			}
+			if rep.Summary.APICalls != minCalls(n, 50) || rep.Summary.APIRetries != 0 {
+				t.Errorf("api_calls=%d api_retries=%d, want %d and 0", rep.Summary.APICalls, rep.Summary.APIRetries, minCalls(n, 50))
+			}
+			if !rep.Complete || rep.Summary.Error != 0 {
+				t.Errorf("complete=%v errors=%d, want a complete scan without errors", rep.Complete, rep.Summary.Error)
+			}
+		})
+	}
+}
+
+func TestPagingPageSizeOption(t *testing.T) {
+	src := newFakeSource()
+	src.addConnection(region, "vco-abcd", 25)
+	s := newTestScanner(t, src.factory(), func(o *Options) { o.PageSize = 10 })
+	rep, _ := runScan(t, s, t.Context(), region+":vco-abcd")
+	if got := src.azCallsOf("vco-abcd"); got != 3 {
+		t.Errorf("calls with page size 10 for 25 authorizations = %d, want 3", got)
+	}
+	if rep.Summary.Authorizations != 25 {
+		t.Errorf("authorizations = %d, want 25", rep.Summary.Authorizations)
+	}
+}
+
+func TestShortPages(t *testing.T) {
+	// A server that serves 20 per page though 50 were asked for: the scan
+	// keeps reading until it has TotalCount.
+	src := newFakeSource()
+	src.maxPage = 20
+	src.addConnection(region, "vco-abcd", 45)
+	rep, _ := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+	if rep.Summary.Authorizations != 45 {
+		t.Errorf("authorizations = %d, want 45", rep.Summary.Authorizations)
+	}
+	if got := src.azCallsOf("vco-abcd"); got != 3 {
+		t.Errorf("calls = %d, want 3", got)
+	}
+}
+
+func TestChangesDuringRead(t *testing.T) {
+	tests := []struct {
+		name      string
+		n         int
+		change    func(f *fakeSource, id string)
+		wantAuths int
+		maxCalls  int
+	}{
+		{"revoked between pages", 51, func(f *fakeSource, id string) { f.revokeFirst(id) }, 50, 3},
+		{"granted at the end between pages", 51, func(f *fakeSource, id string) { f.grantLast(id, 999) }, 52, 2},
+		// A grant listed before what was read already is seen by the next
+		// scan (or its event); this read must still end cleanly.
+		{"granted at the front between pages", 51, func(f *fakeSource, id string) { f.grantFirst(id, 999) }, 51, 3},
+		{"revoked down to one page", 60, func(f *fakeSource, id string) {
+			for range 15 {
+				f.revokeFirst(id)
+			}
+		}, 50, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newFakeSource()
+			src.addConnection(region, "vco-abcd", tt.n)
+			changed := false
+			src.beforeAz = func(id string, page int) {
+				if page == 2 && !changed {
+					changed = true
+					tt.change(src, id)
+				}
+			}
+			rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+			if rep.Summary.Error != 0 {
+				t.Fatalf("ERROR findings: %+v", errorFindings(sink.Findings()))
+			}
+			if rep.Summary.Authorizations != tt.wantAuths {
+				t.Errorf("authorizations = %d, want %d", rep.Summary.Authorizations, tt.wantAuths)
+			}
+			if got := src.azCallsOf("vco-abcd"); got > tt.maxCalls {
+				t.Errorf("calls = %d, want at most %d", got, tt.maxCalls)
+			}
+			// Every authorization is judged once: no duplicate finding uid.
+			uids := map[string]bool{}
+			for _, f := range sink.Findings() {
+				if uids[f.FindingUID] {
+					t.Errorf("duplicate finding %s", f.FindingUID)
+				}
+				uids[f.FindingUID] = true
+			}
+		})
+	}
+}
+
+func TestMisbehavingTotalCount(t *testing.T) {
+	t.Run("total above the data", func(t *testing.T) {
+		src := newFakeSource()
+		src.addConnection(region, "vco-abcd", 10)
+		src.fixedTotal["vco-abcd"] = 500
+		rep, _ := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+		// Page 2 comes back empty: the read ends there.
+		if got := src.azCallsOf("vco-abcd"); got != 2 {
+			t.Errorf("calls = %d, want 2", got)
+		}
+		if rep.Summary.Authorizations != 10 {
+			t.Errorf("authorizations = %d, want 10", rep.Summary.Authorizations)
+		}
+	})
+	t.Run("endless growth", func(t *testing.T) {
+		src := newFakeSource()
+		src.endless["vco-abcd"] = true
+		rep, _ := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+		// TotalCount grows by a page with every page: the cap ends the read.
+		got := src.azCallsOf("vco-abcd")
+		if got > 10 {
+			t.Errorf("calls = %d: the read did not stop", got)
+		}
+		if rep.Summary.Error != 0 {
+			t.Errorf("error findings = %d, want 0", rep.Summary.Error)
+		}
+	})
+}
+
+func TestWildcardDiscovery(t *testing.T) {
+	noLeaks(t)
+	src := newFakeSource()
+	for i := range 120 {
+		src.addConnection(region, connID(i), i%3)
+	}
+	src.addConnection("cn-shanghai", "vco-sh01", 1)
+	// vco-0007 is both listed and named; vco-0500 is named only (and does
+	// not exist in the listing, but is read anyway).
+	src.auths["vco-0500"] = nil
+	rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(),
+		region+":*", region+":vco-0007", region+":vco-0500", region+":vco-0007", "cn-shanghai:vco-sh01")
+
+	if got := src.listCallsOf(region); got != 3 {
+		t.Errorf("ListConnections calls = %d, want 3", got)
+	}
+	if got := src.listCallsOf("cn-shanghai"); got != 0 {
+		t.Errorf("ListConnections calls in cn-shanghai = %d, want 0 (no wildcard there)", got)
+	}
+	for i := range 120 {
+		if got := src.azCallsOf(connID(i)); got != 1 {
+			t.Fatalf("%s read %d times, want once", connID(i), got)
+		}
+	}
+	if got := src.azCallsOf("vco-0500"); got != 1 {
+		t.Errorf("vco-0500 read %d times, want once", got)
+	}
+	if rep.Summary.Connections != 122 {
+		t.Errorf("connections = %d, want 122", rep.Summary.Connections)
+	}
+	byConn := ByConnection(sink.Findings())
+	if len(byConn) != 122 {
+		t.Errorf("connections with findings = %d, want 122", len(byConn))
+	}
+	for i := range 120 {
+		if got := len(byConn[region+"/"+connID(i)]); got != wantFindings(i%3) {
+			t.Errorf("%s: %d findings, want %d", connID(i), got, wantFindings(i%3))
+		}
+	}
+	wantCalls := 3 + 120 + 1 + 1
+	if rep.Summary.APICalls != wantCalls {
+		t.Errorf("api_calls = %d, want %d", rep.Summary.APICalls, wantCalls)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		retry     bool
+		throttled bool
+	}{
+		{"Throttling", &APIError{Code: "Throttling", HTTPStatus: 400}, true, true},
+		{"Throttling.User", &APIError{Code: "Throttling.User", HTTPStatus: 400}, true, true},
+		{"Throttling.Api", &APIError{Code: "Throttling.Api", HTTPStatus: 400}, true, true},
+		{"HTTP 429", &APIError{Code: "TooManyRequests", HTTPStatus: 429}, true, true},
+		{"ServiceUnavailable", &APIError{Code: "ServiceUnavailable", HTTPStatus: 503}, true, false},
+		{"InternalError", &APIError{Code: "InternalError", HTTPStatus: 500}, true, false},
+		{"wrapped 502", fmt.Errorf("call: %w", &APIError{Code: "BadGateway", HTTPStatus: 502}), true, false},
+		{"NotFound", &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404}, false, false},
+		{"Forbidden.RAM", &APIError{Code: "Forbidden.RAM", HTTPStatus: 403}, false, false},
+		{"SignatureDoesNotMatch", &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400}, false, false},
+		{"InvalidParameter", &APIError{Code: "InvalidParameter", HTTPStatus: 400}, false, false},
+		{"token expired", &APIError{Code: "InvalidSecurityToken.Expired", HTTPStatus: 400}, false, false},
+		{"EOF", fmt.Errorf("describe: %w", io.ErrUnexpectedEOF), true, false},
+		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true, false},
+		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true, false},
+		{"call timeout", fmt.Errorf("no answer: %w", context.DeadlineExceeded), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retryable(tt.err); got != tt.retry {
+				t.Errorf("retryable = %v, want %v", got, tt.retry)
+			}
+			if got := throttled(tt.err); got != tt.throttled {
+				t.Errorf("throttled = %v, want %v", got, tt.throttled)
+			}
+		})
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	r := Retry{BaseDelay: 200 * time.Millisecond, MaxDelay: 5 * time.Second}
+	for attempt := 1; attempt <= 40; attempt++ {
+		ceiling := time.Duration(math.Min(float64(r.MaxDelay), float64(r.BaseDelay)*math.Pow(2, float64(attempt-1))))
+		var sum time.Duration
+		const n = 400
+		for range n {
+			d := r.backoff(attempt)
+			if d < 0 || d > ceiling {
+				t.Fatalf("attempt %d: backoff %v outside [0, %v]", attempt, d, ceiling)
+			}
+			sum += d
+		}
+		// Full jitter: the mean is about half the ceiling.
+		if mean := sum / n; mean < ceiling*35/100 || mean > ceiling*65/100 {
+			t.Errorf("attempt %d: mean backoff %v, want about %v", attempt, mean, ceiling/2)
+		}
+	}
+}
+
+func TestRetries(t *testing.T) {
+	e503 := &APIError{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server."}
+	throttle := &APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
+	forbidden := &APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized to operate on the specified resource, or this API doesn't support RAM.", RequestID: "R1"}
+	notFound := &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404, Message: "The specified vpn connection instance id does not exist."}
+	badSig := &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400, Message: "Specified signature is not matched with our calculation."}
+	reset := fmt.Errorf("describe authorizations: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET})
+	six := func(e error) []error { return []error{e, e, e, e, e, e} }
+
+	tests := []struct {
+		name          string
+		errs          []error
+		wantCalls     int
+		wantRetries   int
+		wantThrottled int
+		wantError     string // "" : the connection is judged; else in the ERROR detail
+	}{
+		{"503 then success", []error{e503, e503}, 3, 2, 0, ""},
+		{"throttled then success", []error{throttle}, 2, 1, 1, ""},
+		{"reset then success", []error{reset}, 2, 1, 0, ""},
+		{"EOF then success", []error{io.EOF, io.ErrUnexpectedEOF}, 3, 2, 0, ""},
+		{"503 exhausted", six(e503), 6, 5, 0, "DescribeVpnCrossAccountAuthorizations failed: ServiceUnavailable (HTTP 503): The request has failed due to a temporary failure of the server. (gave up after 6 attempts)."},
+		{"throttled exhausted", six(throttle), 6, 5, 6, "Throttling.User (HTTP 400)"},
+		{"reset exhausted", six(reset), 6, 5, 0, "connection reset by peer"},
+		{"forbidden not retried", []error{forbidden}, 1, 0, 0, "DescribeVpnCrossAccountAuthorizations failed: Forbidden.RAM (HTTP 403): User not authorized to operate on the specified resource, or this API doesn't support RAM. (request id R1)."},
+		{"not found not retried", []error{notFound}, 1, 0, 0, "VPN connection vco-abcd does not exist"},
+		{"bad signature not retried", []error{badSig}, 1, 0, 0, "SignatureDoesNotMatch (HTTP 400)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			noLeaks(t)
+			src := newFakeSource()
+			src.addConnection(region, "vco-abcd", 2)
+			src.failWith("vco-abcd", tt.errs...)
+			rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+			s := rep.Summary
+			if s.APICalls != tt.wantCalls || s.APIRetries != tt.wantRetries || s.Throttled != tt.wantThrottled {
+				t.Errorf("api_calls=%d api_retries=%d throttled=%d, want %d %d %d",
+					s.APICalls, s.APIRetries, s.Throttled, tt.wantCalls, tt.wantRetries, tt.wantThrottled)
+			}
+			fs := sink.Findings()
+			if tt.wantError == "" {
+				if s.Error != 0 || len(fs) != wantFindings(2) {
+					t.Errorf("errors=%d findings=%d, want 0 and %d", s.Error, len(fs), wantFindings(2))
+				}
+				return
+			}
+			if len(fs) != 1 || fs[0].Status != finding.StatusError {
+				t.Fatalf("findings = %+v, want one ERROR", fs)
+			}
+			f := fs[0]
+			if !strings.Contains(f.StatusDetail, tt.wantError) {
+				t.Errorf("detail %q does not contain %q", f.StatusDetail, tt.wantError)
+			}
+			if f.RuleID != finding.RuleReadAuthorizations || f.VpnConnectionID != "vco-abcd" || f.Region != region {
+				t.Errorf("ERROR finding = %+v", f)
+			}
+			if f.ScanID != "scan-1" || f.Trigger != finding.TriggerCLI {
+				t.Errorf("scan id %q trigger %q, want scan-1 and cli", f.ScanID, f.Trigger)
+			}
+			if s.Error != 1 || s.Connections != 1 || !rep.Complete {
+				t.Errorf("summary %+v complete=%v, want one error of one connection, complete", s, rep.Complete)
+			}
+		})
+	}
+}
+
+func TestListingFailure(t *testing.T) {
+	src := newFakeSource()
+	src.addConnection(region, "vco-abcd", 1)
+	src.failWith("list:"+region, &APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized."})
+	rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":*", region+":vco-abcd")
+	byConn := ByConnection(sink.Findings())
+	region := byConn[region+"/*"]
+	if len(region) != 1 || region[0].Status != finding.StatusError ||
+		!strings.Contains(region[0].StatusDetail, "DescribeVpnConnections failed: Forbidden.RAM (HTTP 403)") {
+		t.Errorf("region findings = %+v, want one ERROR naming the listing failure", region)
+	}
+	if got := len(byConn["cn-hangzhou/vco-abcd"]); got != 2 {
+		t.Errorf("explicit connection has %d findings, want 2 (read despite the listing failure)", got)
+	}
+	if rep.Summary.Error != 1 || rep.Summary.Connections != 1 {
+		t.Errorf("summary %+v", rep.Summary)
+	}
+}
+
+func TestSourceFactoryFailure(t *testing.T) {
+	s := newTestScanner(t, func(Credentials, string) (Source, error) {
+		return nil, errors.New("bad endpoint")
+	}, nil)
+	rep, sink := runScan(t, s, t.Context(), region+":*", region+":vco-abcd")
+	if rep.Summary.Error != 2 || len(sink.Findings()) != 2 {
+		t.Errorf("summary %+v, want two ERROR findings (region and connection)", rep.Summary)
+	}
+	for _, f := range sink.Findings() {
+		if !strings.Contains(f.StatusDetail, "bad endpoint") {
+			t.Errorf("detail %q does not name the cause", f.StatusDetail)
+		}
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	noLeaks(t)
+	src := newFakeSource()
+	src.latency = 50 * time.Millisecond
+	const n = 60
+	var targets []string
+	for i := range n {
+		src.addConnection(region, connID(i), 1)
+		targets = append(targets, region+":"+connID(i))
+	}
+	for i := range 200 {
+		src.addConnection("cn-shanghai", fmt.Sprintf("vco-sh%03d", i), 0)
+	}
+	// Listing cn-shanghai is slow: it will not finish before the deadline.
+	src.failWith("list:cn-shanghai")
+	targets = append(targets, "cn-shanghai:*")
+	s := newTestScanner(t, src.factory(), func(o *Options) {
+		o.Concurrency = 2
+		o.Rate = 20
+	})
+
+	// 2 s left: 1 s of delivery margin, 1 s of calls at about 20/s.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	rep, sink := runScan(t, s, ctx, targets...)
+	elapsed := time.Since(start)
+
+	if rep.Complete {
+		t.Error("complete = true, want false")
+	}
+	if elapsed > 1500*time.Millisecond {
+		t.Errorf("Run took %v: calls went on past deadline − margin (1 s)", elapsed)
+	}
+	byConn := ByConnection(sink.Findings())
+	read, unread := 0, 0
+	for i := range n {
+		fs := byConn[region+"/"+connID(i)]
+		switch {
+		case len(fs) == 1 && fs[0].Status == finding.StatusError:
+			if fs[0].StatusDetail != detailDeadline {
+				t.Errorf("%s: detail %q, want %q", connID(i), fs[0].StatusDetail, detailDeadline)
+			}
+			unread++
+		case len(fs) == wantFindings(1) && fs[0].Status != finding.StatusError:
+			read++
+		default:
+			t.Errorf("%s: findings %+v, want either its judgement or one ERROR", connID(i), fs)
+		}
+	}
+	if read == 0 || unread == 0 {
+		t.Errorf("read %d, unread %d: want some of each", read, unread)
+	}
+	if rep.Summary.Connections < n {
+		t.Errorf("connections = %d, want at least %d", rep.Summary.Connections, n)
+	}
+	if rep.Summary.Error != unread+len(byConn["cn-shanghai/*"])+countErrorsIn(byConn, "cn-shanghai/vco-sh") {
+		t.Errorf("error count %d does not match the ERROR findings", rep.Summary.Error)
+	}
+	if sum, closed := sink.Summary(); closed != 1 || sum.Complete {
+		t.Errorf("sink closed %d times with complete=%v, want once with false", closed, sum != nil && sum.Complete)
+	}
+}
+
+func countErrorsIn(byConn map[string][]finding.Finding, prefix string) int {
+	n := 0
+	for k, fs := range byConn {
+		if strings.HasPrefix(k, prefix) {
+			n += len(errorFindings(fs))
+		}
+	}
+	return n
+}
+
+func TestDeadlineDuringListing(t *testing.T) {
+	src := newFakeSource()
+	src.latency = 600 * time.Millisecond
+	for i := range 120 {
+		src.addConnection(region, connID(i), 0)
+	}
+	s := newTestScanner(t, src.factory(), nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	rep, sink := runScan(t, s, ctx, region+":*")
+	if rep.Complete {
+		t.Error("complete = true, want false")
+	}
+	byConn := ByConnection(sink.Findings())
+	if fs := byConn[region+"/*"]; len(fs) != 1 || fs[0].StatusDetail != detailDeadline {
+		t.Errorf("region findings %+v, want one ERROR %q", fs, detailDeadline)
+	}
+}
+
+func TestRateLimiterPaces(t *testing.T) {
+	src := newFakeSource()
+	for i := range 20 {
+		src.addConnection(region, connID(i), 0)
+		src.addConnection("cn-beijing", connID(i), 0)
+	}
+	s := newTestScanner(t, src.factory(), func(o *Options) { o.Rate = 20 })
+
+	// Two scans at once into cn-hangzhou share its bucket (40 calls at 20/s,
+	// about 2 s); cn-beijing has its own bucket and proceeds in parallel.
+	start := time.Now()
+	done := make(chan Report, 2)
+	for range 2 {
+		go func() {
+			rep, _ := runScan(t, s, t.Context(), region+":*", "cn-beijing:*")
+			done <- rep
+		}()
+	}
+	calls := 0
+	for range 2 {
+		rep := <-done
+		calls += rep.Summary.APICalls
+		if rep.Summary.Error != 0 {
+			t.Errorf("errors = %d", rep.Summary.Error)
+		}
+	}
+	elapsed := time.Since(start)
+	// Per region: 2 listings + 2×20 reads = 42 calls; burst 1 → 41 intervals
+	// at 90 % of 20 calls/s.
+	if calls != 84 {
+		t.Errorf("api_calls = %d, want 84", calls)
+	}
+	want := 41 * time.Second / 18
+	if elapsed < want-100*time.Millisecond || elapsed > want+600*time.Millisecond {
+		t.Errorf("two scans took %v, want about %v (20 calls/s per region, regions in parallel)", elapsed, want)
+	}
+	// No one-second window holds more than the rate allows, per region.
+	src.mu.Lock()
+	times := append([]time.Time(nil), src.callTimes...)
+	src.mu.Unlock()
+	if got := maxInWindow(times, time.Second); got > 2*(18+1) {
+		t.Errorf("%d calls within one second across two regions, want at most %d", got, 2*19)
+	}
+}
+
+func maxInWindow(ts []time.Time, w time.Duration) int {
+	best := 0
+	for i := range ts {
+		n := 0
+		for j := range ts {
+			if !ts[j].Before(ts[i]) && ts[j].Sub(ts[i]) < w {
+				n++
+			}
+		}
+		best = max(best, n)
+	}
+	return best
+}
+
+func TestReport(t *testing.T) {
+	noLeaks(t)
+	src := newFakeSource()
+	src.addConnection(region, "vco-abcd", 3)
+	s := newTestScanner(t, src.factory(), nil)
+	req := Request{ScanID: "scan-7", Trigger: finding.TriggerHTTP, Credentials: testCreds, AccountID: "1000",
+		Targets: []target.Target{tg(region + ":vco-abcd")}}
+
+	t.Run("streamed", func(t *testing.T) {
+		sink := &MemSink{}
+		rep, err := s.Run(t.Context(), req, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Findings != nil {
+			t.Errorf("findings kept in the report without CollectFindings")
+		}
+		if rep.ScanID != "scan-7" || rep.Trigger != "http" || !rep.Complete {
+			t.Errorf("report %+v", rep)
+		}
+		if _, err := time.Parse(time.RFC3339, rep.StartedAt); err != nil {
+			t.Errorf("startedAt %q: %v", rep.StartedAt, err)
+		}
+		if rep.Delivery != (Delivery{Sink: "memory", Delivered: true}) {
+			t.Errorf("delivery %+v", rep.Delivery)
+		}
+		sum, closed := sink.Summary()
+		if closed != 1 || sum.ScanID != "scan-7" || sum.Counts.Fail != 3 || sum.Counts.Pass != 3 || sum.Counts.APICalls != 1 {
+			t.Errorf("summary given to Close: %+v (closed %d times)", sum, closed)
+		}
+		if rep.Summary.FindingsDelivered != 6 || rep.Summary.Fail != 3 || rep.Summary.Authorizations != 3 {
+			t.Errorf("report summary %+v", rep.Summary)
+		}
+	})
+	t.Run("collected", func(t *testing.T) {
+		req := req
+		req.CollectFindings = true
+		rep, err := s.Run(t.Context(), req, &MemSink{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Findings) != 6 {
+			t.Errorf("report findings = %d, want 6", len(rep.Findings))
+		}
+		for _, f := range rep.Findings {
+			if f.ScanID != "scan-7" || f.Trigger != "http" {
+				t.Errorf("finding scan id %q trigger %q", f.ScanID, f.Trigger)
+			}
+		}
+	})
+	t.Run("dry run", func(t *testing.T) {
+		req := req
+		req.CollectFindings = true
+		for _, dry := range []Request{req, func() Request { r := req; r.DryRun = true; return r }()} {
+			sink := Sink(nil)
+			var mem *MemSink
+			if dry.DryRun {
+				mem = &MemSink{}
+				sink = mem
+			}
+			rep, err := s.Run(t.Context(), dry, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Delivery != (Delivery{Sink: "none"}) || rep.Summary.FindingsDelivered != 0 {
+				t.Errorf("delivery %+v delivered %d, want sink none", rep.Delivery, rep.Summary.FindingsDelivered)
+			}
+			if len(rep.Findings) != 6 {
+				t.Errorf("findings = %d, want 6", len(rep.Findings))
+			}
+			if mem != nil && len(mem.Findings()) != 0 {
+				t.Errorf("dry run wrote %d findings to the sink", len(mem.Findings()))
+			}
+		}
+	})
+}
+
+func TestInvalidRequest(t *testing.T) {
+	src := newFakeSource()
+	s := newTestScanner(t, src.factory(), nil)
+	tests := []struct {
+		name string
+		req  Request
+	}{
+		{"no targets", Request{Credentials: testCreds}},
+		{"bad region", Request{Credentials: testCreds, Targets: []target.Target{{Region: "Cn_Hangzhou", ConnectionID: "vco-abcd"}}}},
+		{"region with a host", Request{Credentials: testCreds, Targets: []target.Target{{Region: "evil.example.com", ConnectionID: "*"}}}},
+		{"bad connection id", Request{Credentials: testCreds, Targets: []target.Target{{Region: region, ConnectionID: "vpn-abcd"}}}},
+		{"no credentials", Request{Targets: []target.Target{{Region: region, ConnectionID: "*"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := s.Run(t.Context(), tt.req, &MemSink{}); err == nil {
+				t.Error("Run accepted an invalid request")
+			}
+		})
+	}
+	if src.listCallsOf(region) != 0 {
+		t.Error("an invalid request made API calls")
+	}
+}
+
+func TestDeliveryMargin(t *testing.T) {
+	tests := []struct{ left, want time.Duration }{
+		{0, time.Second},
+		{5 * time.Second, time.Second},
+		{30 * time.Second, 3 * time.Second},
+		{10 * time.Minute, 15 * time.Second},
+		{24 * time.Hour, 15 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := DeliveryMargin(tt.left); got != tt.want {
+			t.Errorf("DeliveryMargin(%v) = %v, want %v", tt.left, got, tt.want)
+		}
+	}
+}
+
+func TestCredentialsRedacted(t *testing.T) {
+	req := Request{ScanID: "x", Credentials: testCreds}
+	outputs := map[string]string{
+		"%v":   fmt.Sprintf("%v", testCreds),
+		"%+v":  fmt.Sprintf("%+v", testCreds),
+		"%#v":  fmt.Sprintf("%#v", testCreds),
+		"%s":   fmt.Sprintf("%s", testCreds),
+		"%d":   fmt.Sprintf("%d", testCreds),
+		"%x":   fmt.Sprintf("%x", testCreds),
+		"%q":   fmt.Sprintf("%q", testCreds),
+		"req":  fmt.Sprintf("%+v", req),
+		"req#": fmt.Sprintf("%#v", req),
+		"ptr":  fmt.Sprintf("%v", &testCreds),
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "credentials", testCreds, "request", req)
+	outputs["slog"] = buf.String()
+	buf.Reset()
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "credentials", testCreds)
+	outputs["slog text"] = buf.String()
+	for name, out := range outputs {
+		if strings.Contains(out, testCreds.AccessKeySecret) || strings.Contains(out, testCreds.SecurityToken) ||
+			strings.Contains(out, fmt.Sprintf("%x", testCreds.AccessKeySecret)) {
+			t.Errorf("%s leaks a secret: %s", name, out)
+		}
+	}
+	if !strings.Contains(outputs["%v"], testCreds.AccessKeyID) || !strings.Contains(outputs["slog"], testCreds.AccessKeyID) {
+		t.Errorf("the access key id should stay visible: %s / %s", outputs["%v"], outputs["slog"])
+	}
+}
+
+func TestScanLogs(t *testing.T) {
+	var buf bytes.Buffer
+	src := newFakeSource()
+	src.addConnection(region, "vco-abcd", 1)
+	s := newTestScanner(t, src.factory(), func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	runScan(t, s, t.Context(), region+":vco-abcd")
+	out := buf.String()
+	if !strings.Contains(out, `"scan_id":"scan-1"`) {
+		t.Errorf("logs carry no scan id: %s", out)
+	}
+	if strings.Contains(out, testCreds.AccessKeySecret) || strings.Contains(out, testCreds.SecurityToken) {
+		t.Errorf("logs leak credentials: %s", out)
+	}
+}
