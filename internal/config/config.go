@@ -30,7 +30,7 @@ type Config struct {
 	VPCAPIRate      float64
 	ScanConcurrency int
 	LogLevel        slog.Level
-	HTTPAuthToken   string
+	HTTPAuthToken   string `json:"-"` // never encoded: JSON log handlers marshal nested values
 }
 
 // Names of the environment variables.
@@ -350,6 +350,16 @@ func (c Config) String() string {
 
 // GoString keeps %#v from printing the token.
 func (c Config) GoString() string { return "config.Config{" + c.String() + "}" }
+
+// Format keeps every other verb (%d, %x, %+v, ...) from printing the fields
+// one by one, token included.
+func (c Config) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, c.GoString())
+		return
+	}
+	fmt.Fprint(f, c.String())
+}
 
 // LogValue keeps structured logs from printing the token.
 func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }

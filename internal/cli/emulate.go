@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"time"
+
+	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/emulator/vpcemu"
+)
+
+const emulateDescription = `
+Starts the emulated VPC API and Log Service on loopback, for tests and other
+tools, and prints on one line a JSON object with their endpoints and the test
+credentials they accept: the environment variables that point vpnauthz at them
+(VPC_ENDPOINT, SLS_ENDPOINT, SLS_PROJECT, SLS_LOGSTORE,
+ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+ALIBABA_CLOUD_SECURITY_TOKEN, FC_ACCOUNT_ID, FC_REGION) and vpcEndpoint,
+slsEndpoint, project, logstore, accountId and region. The credentials are an
+STS key, secret and token made at random for this run. It serves until SIGINT
+or SIGTERM.
+
+--addr is the VPC API's address; Log Service listens on the next free port
+(on any free port when --addr's port is 0). The project "vpnauthz-demo" and its
+logstore "findings" exist from the start.
+
+Without --inventory the VPC API holds the demo inventory. An inventory file is
+JSON: the owner account and, per region, its IPsec-VPN connections in listing
+order, each with its cross-account authorizations (CreationTime in epoch
+milliseconds; AliUid 0 means the AccountId) and optionally an Error the API
+answers for it:
+
+  {
+    "AccountId": "1234567890123456",
+    "Regions": {
+      "cn-hangzhou": [
+        {"VpnConnectionId": "vco-example0000001", "Name": "to-partner",
+         "Authorizations": [{"AliUid": 1234567890123456, "BindUid": 1999000011112222,
+           "BindProduct": "CEN", "BindInstance": "cen-partner00001",
+           "CreationTime": 1767225600000}]},
+        {"VpnConnectionId": "vco-example0000002", "Authorizations": [],
+         "Error": {"Code": "Forbidden.RAM", "HTTPStatus": 403,
+           "Message": "User not authorized to operate on the specified resource."}}
+      ]
+    }
+  }
+
+Unknown fields and malformed ids are errors naming their place in the file.
+
+--latency and --quota make the VPC API behave like the real one under load,
+for benchmarks: every call waits --latency before it is answered, and each
+region and action has a token bucket of --quota calls a second (up to --burst
+at once); calls beyond it get 400 Throttling.User, as the real quota answers.`
+
+func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("emulate", "[--addr HOST:PORT] [--inventory FILE] [--latency D] [--quota N [--burst N]]", emulateDescription)
+	addr := fs.String("addr", "127.0.0.1:0", "loopback `address` of the VPC API (port 0: any free port)")
+	inventoryPath := fs.String("inventory", "", "inventory JSON `file` (default: the demo inventory)")
+	latency := fs.Duration("latency", 0, "`delay` added to every VPC API call (like 50ms)")
+	quota := fs.Float64("quota", 0, "VPC API `calls` a second per region and action; beyond it, Throttling.User (0: no quota)")
+	burst := fs.Int("burst", 1, "`calls` a region and action may make at once within --quota")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if err := checkFaultFlags(*latency, *quota, *burst); err != nil {
+		fmt.Fprintf(stderr, "vpnauthz emulate: %v\n", err)
+		return exitUsage
+	}
+	slsAddr, err := slsAddrAfter(*addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vpnauthz emulate: --addr %s: %v\n", *addr, err)
+		return exitUsage
+	}
+	var inv *vpcemu.Inventory
+	if *inventoryPath != "" {
+		if inv, err = vpcemu.LoadInventory(*inventoryPath); err != nil {
+			fmt.Fprintf(stderr, "vpnauthz emulate: --inventory: %v\n", err)
+			return exitUsage
+		}
+	}
+	c, err := emulator.Start(emulator.Options{Inventory: inv, VPCAddr: *addr, SLSAddr: slsAddr})
+	if err != nil {
+		fmt.Fprintf(stderr, "vpnauthz emulate: %v\n", err)
+		return exitError
+	}
+	defer c.Close()
+	c.VPC.SetLatency(*latency)
+	if *quota > 0 {
+		c.VPC.SetQuota(*quota, *burst)
+	}
+
+	out := map[string]string{}
+	for k, v := range c.Env() {
+		out[k] = v
+	}
+	out["vpcEndpoint"] = c.VPC.URL()
+	out["slsEndpoint"] = c.SLS.Endpoint()
+	out["project"] = c.Project
+	out["logstore"] = c.Logstore
+	out["accountId"] = c.AccountID
+	out["region"] = c.Region
+	line, err := json.Marshal(out)
+	if err != nil {
+		fmt.Fprintf(stderr, "vpnauthz emulate: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "%s\n", line)
+	fmt.Fprintln(stderr, "vpnauthz emulate: serving until interrupted")
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "vpnauthz emulate: stopping")
+	return exitOK
+}
+
+// checkFaultFlags refuses values the emulator would otherwise take silently:
+// a negative latency would be no latency, and a burst below 1 would be 1.
+func checkFaultFlags(latency time.Duration, quota float64, burst int) error {
+	switch {
+	case latency < 0:
+		return fmt.Errorf("--latency %s: must not be negative", latency)
+	case quota < 0 || math.IsNaN(quota) || math.IsInf(quota, 0):
+		return fmt.Errorf("--quota %v: must be a number of calls a second, 0 for none", quota)
+	case burst < 1:
+		return fmt.Errorf("--burst %d: must be at least 1", burst)
+	}
+	return nil
+}
+
+// slsAddrAfter picks Log Service's address: the next free port after the VPC
+// API's, or any free port when that is 0. Only loopback hosts are accepted:
+// the emulators print their credentials and speak plain HTTP.
+func slsAddrAfter(vpcAddr string) (string, error) {
+	host, portText, err := net.SplitHostPort(vpcAddr)
+	if err != nil {
+		return "", err
+	}
+	if !isLoopbackHost(host) {
+		return "", errors.New("the emulators listen on loopback only (127.0.0.1, ::1 or localhost)")
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", portText)
+	}
+	if port == 0 {
+		return net.JoinHostPort(host, "0"), nil
+	}
+	for p := port + 1; p <= 65535 && p <= port+100; p++ {
+		candidate := net.JoinHostPort(host, strconv.Itoa(p))
+		ln, err := net.Listen("tcp", candidate)
+		if err == nil {
+			_ = ln.Close()
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("no free port after %d for Log Service", port)
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

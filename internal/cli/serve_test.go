@@ -1,0 +1,341 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/finding"
+	"vpnauthz/internal/scan"
+	"vpnauthz/internal/slssink"
+	"vpnauthz/internal/vpcapi"
+)
+
+func TestServeAnswersRealHTTPRequests(t *testing.T) {
+	m := startCommand(t, regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`), "serve", "--addr", "127.0.0.1:0", "--log-level", "error")
+	base := m[1]
+	client := &http.Client{Timeout: time.Minute}
+
+	do := func(t *testing.T, method, path, contentType string, body []byte) (int, http.Header, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Header, data
+	}
+
+	t.Run("health", func(t *testing.T) {
+		status, header, body := do(t, http.MethodGet, "/health", "", nil)
+		var got struct{ Status, Version string }
+		if status != 200 || json.Unmarshal(body, &got) != nil || got.Status != "ok" || got.Version == "" {
+			t.Errorf("GET /health = %d %s", status, body)
+		}
+		if !strings.HasPrefix(header.Get("Content-Type"), "application/json") {
+			t.Errorf("Content-Type %q", header.Get("Content-Type"))
+		}
+	})
+
+	t.Run("scan everything", func(t *testing.T) {
+		status, _, body := do(t, http.MethodPost, "/scans", "", nil)
+		if status != 200 {
+			t.Fatalf("POST /scans = %d %s", status, body)
+		}
+		var report scan.Report
+		if err := json.Unmarshal(body, &report); err != nil {
+			t.Fatalf("body is not a report: %v\n%s", err, body)
+		}
+		if !report.Delivery.Delivered || len(report.Findings) != 25 || report.Summary.Fail != 3 || report.Summary.Error != 1 {
+			t.Errorf("report: delivered %t, %d findings, summary %+v", report.Delivery.Delivered, len(report.Findings), report.Summary)
+		}
+		var keys map[string]any
+		var raw struct{ Findings []map[string]any }
+		if err := json.Unmarshal(body, &raw); err != nil || len(raw.Findings) == 0 {
+			t.Fatalf("findings: %v", err)
+		}
+		keys = raw.Findings[0]
+		if len(keys) != len(finding.Keys) {
+			t.Errorf("a finding has keys %v, want exactly %v", keys, finding.Keys)
+		}
+	})
+
+	t.Run("scan one connection", func(t *testing.T) {
+		status, _, body := do(t, http.MethodPost, "/scans", "application/json",
+			[]byte(`{"targets":["cn-shanghai:`+emulator.DemoRogue+`"]}`))
+		var report scan.Report
+		if status != 200 || json.Unmarshal(body, &report) != nil {
+			t.Fatalf("POST /scans = %d %s", status, body)
+		}
+		fails := 0
+		for _, f := range report.Findings {
+			if f.VpnConnectionID != emulator.DemoRogue {
+				t.Errorf("finding for %s, asked only for %s", f.VpnConnectionID, emulator.DemoRogue)
+			}
+			if f.Status == "FAIL" {
+				fails++
+			}
+		}
+		if fails != 2 {
+			t.Errorf("%d FAIL findings for %s, want 2 (untrusted account and CEN)", fails, emulator.DemoRogue)
+		}
+	})
+
+	errorCases := []struct {
+		name, method, path, contentType string
+		body                            []byte
+		wantStatus                      int
+	}{
+		{"unknown route", http.MethodGet, "/nothing-here", "", nil, 404},
+		{"wrong method", http.MethodGet, "/scans", "", nil, 405},
+		{"out of scope", http.MethodPost, "/scans", "application/json", []byte(`{"targets":["eu-central-1:*"]}`), 403},
+		{"bad JSON", http.MethodPost, "/scans", "application/json", []byte(`{"targets":`), 400},
+		{"binary body", http.MethodPost, "/scans", "application/octet-stream", []byte{0xff, 0xfe, 0x00, 0x80}, 415},
+		{"body over 64 KiB", http.MethodPost, "/scans", "application/json", bytes.Repeat([]byte(" "), 2<<20), 413},
+	}
+	for _, tt := range errorCases {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := do(t, tt.method, tt.path, tt.contentType, tt.body)
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if status != tt.wantStatus || json.Unmarshal(body, &e) != nil || e.Error.Message == "" {
+				t.Errorf("%s %s = %d %s, want %d with a JSON error", tt.method, tt.path, status, body, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func TestHTTPEventIsWhatFCSends(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:9000/scans/a%20b?dryRun=true&x=1&x=2", strings.NewReader("ignored"))
+	r.RemoteAddr = "192.0.2.7:51234"
+	r.Header.Set("User-Agent", "curl/8.5.0")
+	r.Header.Add("Accept", "application/json")
+	r.Header.Add("Accept", "text/plain")
+	now := time.UnixMilli(1777601441123)
+
+	tests := []struct {
+		name       string
+		body       []byte
+		wantBody   string
+		wantBase64 bool
+	}{
+		{"text body", []byte(`{"dryRun":true}`), `{"dryRun":true}`, false},
+		{"binary body", []byte{0xff, 0x00}, "/wA=", true},
+		{"no body", nil, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(httpEvent(r, tt.body, "1234567890123456", "1-req", now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e struct {
+				Version, RawPath, Body string
+				IsBase64Encoded        bool
+				Headers                map[string]string
+				QueryParameters        map[string]string
+				RequestContext         struct {
+					AccountID, DomainName, RequestID, Time, TimeEpoch string
+					HTTP                                              struct{ Method, Path, Protocol, SourceIP, UserAgent string }
+				}
+			}
+			if err := json.Unmarshal(data, &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Version != "v1" || e.RawPath != "/scans/a%20b" || e.Body != tt.wantBody || e.IsBase64Encoded != tt.wantBase64 {
+				t.Errorf("event = %s", data)
+			}
+			if e.Headers["Accept"] != "application/json,text/plain" || e.Headers["User-Agent"] != "curl/8.5.0" {
+				t.Errorf("headers = %v", e.Headers)
+			}
+			if e.QueryParameters["x"] != "1,2" || e.QueryParameters["dryRun"] != "true" {
+				t.Errorf("query = %v", e.QueryParameters)
+			}
+			rc := e.RequestContext
+			if rc.AccountID != "1234567890123456" || rc.DomainName != "127.0.0.1:9000" || rc.RequestID != "1-req" ||
+				rc.Time != "2026-05-01T02:10:41Z" || rc.TimeEpoch != "1777601441123" {
+				t.Errorf("requestContext = %+v", rc)
+			}
+			if h := rc.HTTP; h.Method != "POST" || h.Path != "/scans/a b" || h.Protocol != "HTTP/1.1" || h.SourceIP != "192.0.2.7" || h.UserAgent != "curl/8.5.0" {
+				t.Errorf("requestContext.http = %+v", h)
+			}
+			for _, key := range []string{`"sourceIp"`, `"userAgent"`, `"timeEpoch"`, `"isBase64Encoded"`, `"queryParameters"`, `"requestContext"`} {
+				if !strings.Contains(string(data), key) {
+					t.Errorf("event lacks %s: %s", key, data)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteResultAsFCWould(t *testing.T) {
+	tests := []struct {
+		name       string
+		res        any
+		err        error
+		wantStatus int
+		wantBody   string
+		wantHeader map[string]string
+	}{
+		{"response", map[string]any{"statusCode": 201, "headers": map[string]string{"Content-Type": "text/plain", "Content-Length": "99", "X-Fc-Secret": "x"},
+			"isBase64Encoded": false, "body": "made"}, nil, 201, "made", map[string]string{"Content-Type": "text/plain", "X-Fc-Secret": ""}},
+		{"base64 body", map[string]any{"statusCode": 200, "isBase64Encoded": true, "body": "aGk="}, nil, 200, "hi", nil},
+		{"plain value", map[string]any{"ignored": true}, nil, 200, `{"ignored":true}`, map[string]string{"Content-Type": "application/json"}},
+		{"invocation error", nil, io.ErrUnexpectedEOF, 502, `"errorMessage":"unexpected EOF"`, map[string]string{"X-Fc-Error-Type": "UnhandledInvocationError"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			if got := writeResult(w, tt.res, tt.err); got != tt.wantStatus || w.Code != tt.wantStatus {
+				t.Errorf("status %d/%d, want %d", got, w.Code, tt.wantStatus)
+			}
+			if !strings.Contains(w.Body.String(), tt.wantBody) {
+				t.Errorf("body %q, want %q", w.Body.String(), tt.wantBody)
+			}
+			for k, v := range tt.wantHeader {
+				if w.Header().Get(k) != v {
+					t.Errorf("header %s = %q, want %q", k, w.Header().Get(k), v)
+				}
+			}
+		})
+	}
+}
+
+func TestEmulatePrintsWorkingEndpoints(t *testing.T) {
+	m := startCommand(t, regexp.MustCompile(`(?m)^(\{.*\})$`), "emulate")
+	var env map[string]string
+	if err := json.Unmarshal([]byte(m[1]), &env); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, m[1])
+	}
+	for _, k := range []string{"VPC_ENDPOINT", "SLS_ENDPOINT", "SLS_PROJECT", "SLS_LOGSTORE", "ALIBABA_CLOUD_ACCESS_KEY_ID",
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", "FC_ACCOUNT_ID", "FC_REGION",
+		"vpcEndpoint", "slsEndpoint", "project", "logstore", "accountId"} {
+		if env[k] == "" {
+			t.Errorf("%s missing from %v", k, env)
+		}
+	}
+	creds := scan.Credentials{AccessKeyID: env["ALIBABA_CLOUD_ACCESS_KEY_ID"], AccessKeySecret: env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+		SecurityToken: env["ALIBABA_CLOUD_SECURITY_TOKEN"]}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: env["vpcEndpoint"]})(creds, "cn-hangzhou")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := src.ListConnections(ctx, "cn-hangzhou", 1, 50)
+	if err != nil || !slices.Equal(page.IDs, []string{emulator.DemoTrusted, emulator.DemoPartner, emulator.DemoNoAuth}) {
+		t.Errorf("VPC API at %s: %v, %v", env["vpcEndpoint"], page.IDs, err)
+	}
+
+	sink, err := slssink.New(slssink.Options{Endpoint: env["slsEndpoint"], Project: env["project"], Logstore: env["logstore"],
+		Credentials: creds, Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := finding.Finding{ScanID: "s", RuleID: finding.RuleUntrustedAccount, Status: finding.StatusPass, VpnConnectionID: emulator.DemoTrusted}
+	if err := sink.Write(ctx, &f); err != nil {
+		t.Fatal(err)
+	}
+	if d := sink.Close(ctx, &finding.ScanSummary{ScanID: "s", Complete: true}); !d.Delivered {
+		t.Errorf("Log Service at %s: %+v", env["slsEndpoint"], d)
+	}
+}
+
+func TestEmulateServesAnInventoryFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "inventory.json")
+	if err := os.WriteFile(good, []byte(`{"AccountId":"1111222233334444","Regions":{"cn-beijing":[
+		{"VpnConnectionId":"vco-bj0only0000001","Authorizations":[{"AliUid":1111222233334444,"BindUid":1999000011112222,
+		 "BindProduct":"CEN","BindInstance":"cen-x0000000001","CreationTime":1767225600000}]}]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := startCommand(t, regexp.MustCompile(`(?m)^(\{.*\})$`), "emulate", "--inventory", good)
+	var env map[string]string
+	if err := json.Unmarshal([]byte(m[1]), &env); err != nil {
+		t.Fatal(err)
+	}
+	if env["accountId"] != "1111222233334444" || env["FC_REGION"] != "cn-beijing" {
+		t.Errorf("account %q region %q, want the file's", env["accountId"], env["FC_REGION"])
+	}
+	creds := scan.Credentials{AccessKeyID: env["ALIBABA_CLOUD_ACCESS_KEY_ID"], AccessKeySecret: env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+		SecurityToken: env["ALIBABA_CLOUD_SECURITY_TOKEN"]}
+	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: env["VPC_ENDPOINT"]})(creds, "cn-beijing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := src.ListAuthorizations(context.Background(), "cn-beijing", "vco-bj0only0000001", 1, 50)
+	if err != nil || len(page.Authorizations) != 1 || page.Authorizations[0].BindUID != 1999000011112222 {
+		t.Errorf("authorizations %+v, %v", page.Authorizations, err)
+	}
+
+	t.Run("bad file", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.json")
+		if err := os.WriteFile(bad, []byte(`{"AccountId":"1","Regions":{"cn-beijing":[{"VpnConnectionId":"vpn-1"}]}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI(t, "emulate", "--inventory", bad)
+		if code != 2 || !strings.Contains(errOut, "VpnConnectionId") {
+			t.Errorf("exit %d, stderr %q; want 2 naming the bad field", code, errOut)
+		}
+	})
+}
+
+func TestSetupSLS(t *testing.T) {
+	t.Run("demo", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "setup-sls")
+		if code != 0 {
+			t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+		}
+		for _, want := range []string{"vpnauthz-demo/findings", "ready", "vpn_connection_id", "findings_delivered"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("live, twice", func(t *testing.T) {
+		c, err := emulator.Start(emulator.Options{Project: "audit", Logstore: "unused"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		for k, v := range c.Env() {
+			t.Setenv(k, v)
+		}
+		t.Setenv("SLS_LOGSTORE", "vpn-findings") // not there yet: setup-sls creates it
+		for i := range 2 {
+			code, out, errOut := runCLI(t, "setup-sls", "--live")
+			if code != 0 || !strings.Contains(out, "audit/vpn-findings") {
+				t.Fatalf("run %d: exit %d\nstdout:\n%s\nstderr:\n%s", i+1, code, out, errOut)
+			}
+			idx, ok := c.SLS.Index("audit", "vpn-findings")
+			if !ok || !strings.Contains(string(idx), "bind_instance") {
+				t.Fatalf("run %d: index %s", i+1, idx)
+			}
+		}
+	})
+}
