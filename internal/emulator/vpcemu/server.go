@@ -53,6 +53,7 @@ type Server struct {
 
 	faults faults
 	stats  statsBook
+	keys   keyBook
 	nonces nonceMemory
 }
 
@@ -135,7 +136,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep, who = s.handle(r, body, params, key)
 	}
 	// Count before answering, so that a client that saw the answer sees the count.
-	s.stats.record(key, outcome{ok: rep.err == nil && !rep.reset, reset: rep.reset, err: rep.err})
+	o := outcome{ok: rep.err == nil && !rep.reset, reset: rep.reset, err: rep.err}
+	s.stats.record(key, o)
+	s.keys.record(claimedAccessKey(r), o)
 
 	switch {
 	case rep.reset:

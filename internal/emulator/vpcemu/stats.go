@@ -114,5 +114,8 @@ func (b *statsBook) reset() {
 // Stats returns a copy of the call counters.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
-// ResetStats zeroes the call counters.
-func (s *Server) ResetStats() { s.stats.reset() }
+// ResetStats zeroes the call counters, those by access key included.
+func (s *Server) ResetStats() {
+	s.stats.reset()
+	s.keys.reset()
+}
