@@ -70,18 +70,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // bucket paces the calls into one region for one account: the API's quota
 // is per region and account, so every call and retry of every scan into the
-// region takes a token from the same bucket (burst 1).
+// region takes a token from the same bucket (burst 1, so calls leave 1/rate
+// apart and never bunch up).
 //
-// The bucket runs at headroom × the configured rate: calls leave at least
-// 1/rate apart, but reach the API with a few milliseconds of jitter, and a
-// quota at exactly the same rate would throttle every call that arrives a
-// little early.
-//
-// The bucket also gives way when the API throttles anyway (another client
-// shares the quota, or the configured rate is above it): a throttled answer
-// that follows another within a second halves the rate, at most once a
-// second and down to a sixteenth of it, and every successful call wins back a
-// thirty-second.
+// The bucket also gives way when the API throttles anyway (another tool
+// shares the account's quota, or the configured rate is above it): a
+// throttled answer that follows another within a second halves the rate, at
+// most once a second and down to a sixteenth of it, and every successful call
+// wins back a thirty-second.
 type bucket struct {
 	lim           *rate.Limiter
 	max           rate.Limit
@@ -90,11 +86,8 @@ type bucket struct {
 	lastCut       time.Time
 }
 
-// headroom is the share of the configured rate the scanner uses.
-const headroom = 0.9
-
 func newBucket(perSecond float64) *bucket {
-	l := rate.Limit(perSecond * headroom)
+	l := rate.Limit(perSecond)
 	return &bucket{lim: rate.NewLimiter(l, 1), max: l}
 }
 
@@ -120,31 +113,12 @@ func (b *bucket) succeeded() {
 	}
 }
 
-// take waits for a token and takes it. A token is only ever taken when it is
-// there, never reserved ahead: a reservation's waiter wakes up a little late
-// now and then, the next one on time, and the two calls would reach the API
-// closer together than the rate allows. Taking at wake-up keeps every two
-// calls at least 1/rate apart, whatever the wake-up delays.
-//
-// It gives up with errNotReached when ctx ends, or at once when the next
-// token comes after ctx's deadline.
+// take waits for a token. It gives up with errNotReached when ctx ends, or at
+// once when the token would come after ctx's deadline: a call that cannot
+// start in time is not started.
 func (b *bucket) take(ctx context.Context) error {
-	for {
-		now := time.Now()
-		r := b.lim.ReserveN(now, 1)
-		if !r.OK() {
-			return errNotReached
-		}
-		d := r.DelayFrom(now)
-		if d == 0 {
-			return nil
-		}
-		r.CancelAt(now)
-		if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
-			return errNotReached
-		}
-		if !sleep(ctx, d) {
-			return errNotReached
-		}
+	if err := b.lim.Wait(ctx); err != nil {
+		return errNotReached
 	}
+	return nil
 }

@@ -32,8 +32,7 @@ type Options struct {
 	Policy    policy.Policy
 	NewSource SourceFactory
 	// Rate is the VPC API quota in calls per second per region
-	// (VPC_API_RATE); the scanner stays 10 % under it, and slows down
-	// further while the API throttles.
+	// (VPC_API_RATE); the scanner slows down while the API throttles anyway.
 	Rate float64
 	// Concurrency is the number of connections read at once per region
 	// (SCAN_CONCURRENCY): the quota is per region, so concurrency is too, and
@@ -371,60 +370,78 @@ func (r *run) region(ctx context.Context, rt regionTargets) {
 }
 
 // discover lists the region's connections and queues those not queued yet.
+// A connection queued by a pass that turned out unsteady stays queued: it was
+// listed, and reading it tells whether it still exists.
 func (r *run) discover(ctx context.Context, src Source, b *bucket, region string, seen map[string]bool, queue chan<- string) {
-	ps := r.s.opts.PageSize
-	listed := map[string]bool{}
-	firstTotal, maxTotal := 0, 0
-	for page := 1; ; page++ {
+	err := readList(r.s.opts.PageSize, func(page int) (int, int, error) {
 		var p ConnectionPage
-		err := r.call(ctx, src, b, func(ctx context.Context) error {
+		err := r.call(ctx, b, func(ctx context.Context) error {
 			var err error
-			p, err = src.ListConnections(ctx, region, page, ps)
+			p, err = src.ListConnections(ctx, region, page, r.s.opts.PageSize)
 			return err
 		})
-		if err != nil {
-			detail := r.failure(ctx, "DescribeVpnConnections", "", err)
-			r.log.Warn("listing connections failed", "region", region, "page", page, "err", err)
-			r.errorFinding(region, target.All, detail)
-			return
-		}
-		if page == 1 {
-			firstTotal = p.TotalCount
-		}
-		maxTotal = max(maxTotal, p.TotalCount)
 		for _, id := range p.IDs {
-			if listed[id] {
-				continue
-			}
-			listed[id] = true
 			if !seen[id] {
 				seen[id] = true
 				queue <- id
 			}
 		}
-		if lastPage(len(p.IDs), len(listed), p.TotalCount, page, firstTotal, maxTotal, ps) {
-			return
-		}
+		return len(p.IDs), p.TotalCount, err
+	}, func() {})
+	if err != nil {
+		detail := r.failure(ctx, "DescribeVpnConnections", "", err)
+		r.log.Warn("listing connections failed", "region", region, "err", err)
+		r.errorFinding(region, target.All, detail)
 	}
 }
 
-// lastPage decides whether a listing is complete after reading page: the
-// page is empty, the items collected reach the latest TotalCount, or the cap
-// of pages is reached — TotalCount may change between pages while something
-// is granted or revoked, and a list that keeps changing must not be read
-// forever. A short page alone does not end the list: a server may serve
-// smaller pages than asked for.
-func lastPage(got, collected, total, page, firstTotal, maxTotal, pageSize int) bool {
-	return got == 0 || collected >= total || page >= pageCap(firstTotal, maxTotal, pageSize)
+// maxPasses bounds how often a list that changes while it is paged is read
+// again from its first page.
+const maxPasses = 3
+
+// errListChanging: no pass over a list saw it hold still.
+var errListChanging = fmt.Errorf("the list changed while it was read, %d times in a row", maxPasses)
+
+// readList reads a paged list whole. Pages are addressed by number, so an
+// item removed from a page already read shifts a later one onto it, and an
+// item added before the current page shifts one onto the next page twice:
+// when a page's TotalCount differs from the first page's, the pass is
+// abandoned and the list read again from page 1 (newPass resets what the
+// caller keeps per pass), up to maxPasses times. An unchanged list costs
+// exactly max(1, ceil(total/pageSize)) calls.
+//
+// A pass ends on an empty page, when it has as many items as TotalCount
+// (a short page alone does not end it: a server may serve smaller pages), or
+// after a cap of pages, so that a server whose TotalCount overstates what it
+// serves cannot keep the read going.
+func readList(pageSize int, fetch func(page int) (n, total int, err error), newPass func()) error {
+	for range maxPasses {
+		newPass()
+		steady, err := readPass(pageSize, fetch)
+		if err != nil || steady {
+			return err
+		}
+	}
+	return errListChanging
 }
 
-// pageCap is the most pages read for a list that once said it had maxTotal
-// items: two pages of slack for what changes during the read, and never more
-// than twice what the first page announced, so that a TotalCount that keeps
-// growing cannot keep the read going.
-func pageCap(firstTotal, maxTotal, pageSize int) int {
-	pages := func(n int) int { return (n+pageSize-1)/pageSize + 2 }
-	return min(pages(maxTotal), 2*pages(firstTotal))
+func readPass(pageSize int, fetch func(page int) (n, total int, err error)) (steady bool, err error) {
+	first, got := 0, 0
+	for page := 1; ; page++ {
+		n, total, err := fetch(page)
+		if err != nil {
+			return false, err
+		}
+		if page == 1 {
+			first = total
+		} else if total != first {
+			return false, nil
+		}
+		got += n
+		if n == 0 || got >= total || page >= (first+pageSize-1)/pageSize+2 {
+			return true, nil
+		}
+	}
 }
 
 type authKey struct {
@@ -450,40 +467,32 @@ func (r *run) connection(ctx context.Context, src Source, b *bucket, region, id 
 	}
 }
 
+// readAuthorizations reads a connection's authorizations as one steady pass
+// saw them, so that none is missed or judged twice while grants change.
 func (r *run) readAuthorizations(ctx context.Context, src Source, b *bucket, region, id string) ([]policy.Authorization, error) {
 	if ctx.Err() != nil {
 		return nil, errNotReached
 	}
-	ps := r.s.opts.PageSize
-	var auths []policy.Authorization
-	seen := map[authKey]bool{}
-	firstTotal, maxTotal := 0, 0
-	for page := 1; ; page++ {
+	var (
+		auths []policy.Authorization
+		seen  map[authKey]bool
+	)
+	err := readList(r.s.opts.PageSize, func(page int) (int, int, error) {
 		var p AuthorizationPage
-		err := r.call(ctx, src, b, func(ctx context.Context) error {
+		err := r.call(ctx, b, func(ctx context.Context) error {
 			var err error
-			p, err = src.ListAuthorizations(ctx, region, id, page, ps)
+			p, err = src.ListAuthorizations(ctx, region, id, page, r.s.opts.PageSize)
 			return err
 		})
-		if err != nil {
-			return nil, err
-		}
-		if page == 1 {
-			firstTotal = p.TotalCount
-		}
-		maxTotal = max(maxTotal, p.TotalCount)
 		for _, a := range p.Authorizations {
-			k := authKey{a.BindUID, a.BindInstance}
-			if seen[k] {
-				continue
+			if k := (authKey{a.BindUID, a.BindInstance}); !seen[k] {
+				seen[k] = true
+				auths = append(auths, a)
 			}
-			seen[k] = true
-			auths = append(auths, a)
 		}
-		if lastPage(len(p.Authorizations), len(auths), p.TotalCount, page, firstTotal, maxTotal, ps) {
-			return auths, nil
-		}
-	}
+		return len(p.Authorizations), p.TotalCount, err
+	}, func() { auths, seen = nil, map[authKey]bool{} })
+	return auths, err
 }
 
 // failure is the status detail of an ERROR finding: the API's answer if
@@ -515,53 +524,27 @@ func notFoundConnection(code string) bool {
 }
 
 // call makes one API call with the region's pacing and this package's
-// retries; every attempt waits for a token of the region's bucket (taken by
-// the Source itself when it is a SendPacer). The call timeout runs from the
-// token on: waiting in the region's queue is not the API's slowness.
-func (r *run) call(ctx context.Context, src Source, b *bucket, fn func(context.Context) error) error {
+// retries; every attempt waits for a token of the region's bucket. The call
+// timeout runs from the token on: waiting in the region's queue is not the
+// API's slowness.
+func (r *run) call(ctx context.Context, b *bucket, fn func(context.Context) error) error {
 	rp := r.s.opts.Retry
-	sp, late := src.(SendPacer)
-	late = late && sp.PacesOnSend()
-	var last error
 	for attempt := 1; ; attempt++ {
-		callCtx, cancel := context.WithCancel(ctx)
-		var timedOut atomic.Bool
-		var timer *time.Timer
-		take := func() error {
-			if err := b.take(ctx); err != nil {
-				return err
-			}
-			r.calls.Add(1)
-			timer = time.AfterFunc(r.s.opts.CallTimeout, func() {
-				timedOut.Store(true)
-				cancel()
-			})
-			return nil
-		}
-		var g *gate
-		if late {
-			g = &gate{take: take}
-			callCtx = withGate(callCtx, g)
-		} else if err := take(); err != nil {
-			cancel()
+		if err := b.take(ctx); err != nil {
 			return err
 		}
+		r.calls.Add(1)
+		callCtx, cancel := context.WithTimeoutCause(ctx, r.s.opts.CallTimeout, errCallTimeout)
 		err := fn(callCtx)
-		if timer != nil {
-			timer.Stop()
-		}
+		timedOut := context.Cause(callCtx) == errCallTimeout
 		cancel()
-		if g != nil && g.err != nil {
-			return g.err
-		}
 		if err == nil {
 			b.succeeded()
 			return nil
 		}
-		if timedOut.Load() {
+		if timedOut {
 			err = fmt.Errorf("no answer within %s: %w", r.s.opts.CallTimeout, err)
 		}
-		last = err
 		if throttled(err) {
 			r.throttled.Add(1)
 			b.throttled(time.Now())
@@ -577,7 +560,7 @@ func (r *run) call(ctx context.Context, src Source, b *bucket, fn func(context.C
 			return err
 		}
 		if attempt >= rp.MaxAttempts {
-			return fmt.Errorf("%w (gave up after %d attempts)", last, attempt)
+			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		r.retries.Add(1)
 		if !sleep(ctx, rp.backoff(attempt)) {
@@ -585,3 +568,5 @@ func (r *run) call(ctx context.Context, src Source, b *bucket, fn func(context.C
 		}
 	}
 }
+
+var errCallTimeout = errors.New("call timed out")

@@ -208,20 +208,10 @@ func (c *ctxClient) Call(req *http.Request, _ *http.Transport) (*http.Response, 
 	req.Header.Del(callHeader)
 	delete(req.Header, callHeader)
 	if v, ok := c.calls.Load(id); ok {
-		ctx := v.(context.Context)
-		// The call's token is taken now, with the request built and signed:
-		// see scan.SendPacer.
-		if err := scan.Pace(ctx); err != nil {
-			return nil, err
-		}
-		req = req.WithContext(ctx)
+		req = req.WithContext(v.(context.Context))
 	}
 	return c.http.Do(req)
 }
-
-// PacesOnSend tells the scanner that this Source takes each call's token
-// itself, right before the request leaves (scan.SendPacer).
-func (s *source) PacesOnSend() bool { return true }
 
 // source is the Source of one region for one set of credentials. The SDK's
 // client keeps per-call state in its own fields (the RPC headers of the last
