@@ -1,0 +1,227 @@
+package faults
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"vpnauthz/internal/emulator"
+)
+
+// ramPolicy is a RAM policy document as the function's policy may write
+// it: other fields (NotAction, NotResource, Deny statements' shapes) are
+// refused by the strict decoding.
+type ramPolicy struct {
+	Version   string
+	Statement []struct {
+		Sid       string
+		Condition map[string]any
+		Effect    string
+		Action    []string
+		Resource  []string
+	}
+}
+
+// callActions maps each call the function makes to its RAM action.
+var callActions = map[string]string{
+	"DescribeVpnConnections":                "vpc:DescribeVpnConnections",
+	"DescribeVpnCrossAccountAuthorizations": "vpc:DescribeVpnCrossAccountAuthorizations",
+	"PutLogs":                               "log:PostLogStoreLogs",
+}
+
+func parsePolicy(t *testing.T, data []byte) ramPolicy {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p ramPolicy
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("not a RAM policy document: %v\n%s", err, data)
+	}
+	return p
+}
+
+// actionsOf returns the policy's actions by resource, failing on anything
+// but Allow statements with explicit actions.
+func actionsOf(t *testing.T, p ramPolicy) map[string][]string {
+	t.Helper()
+	if p.Version != "1" {
+		t.Errorf("Version %q, want \"1\"", p.Version)
+	}
+	out := map[string][]string{}
+	for i, st := range p.Statement {
+		if st.Effect != "Allow" {
+			t.Errorf("statement %d: Effect %q", i, st.Effect)
+		}
+		if len(st.Resource) == 0 {
+			t.Errorf("statement %d: no Resource", i)
+		}
+		for _, a := range st.Action {
+			if strings.Contains(a, "*") {
+				t.Errorf("statement %d: wildcard action %q", i, a)
+			}
+			out[a] = append(out[a], st.Resource...)
+		}
+	}
+	return out
+}
+
+// TestRAMPolicy: the policy grants exactly the calls a scan makes (taken
+// from what the emulated services saw during a scan of every kind of
+// target), with every resource in the one account and the findings' logstore.
+func TestRAMPolicy(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "scripts", "ram-policy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := actionsOf(t, parsePolicy(t, data))
+
+	// The calls a full scan makes, wildcard and explicit targets, findings
+	// and summary delivered.
+	cloud := startCloud(t, emulator.Demo(time.Now()))
+	rep := runScan(t, newScanner(t, cloud, nil), cloud, scanRequest(t, cloudCreds(cloud),
+		"cn-hangzhou:*", "cn-shanghai:"+emulator.DemoRogue, "ap-southeast-1:*"))
+	if !rep.Delivery.Delivered {
+		t.Fatalf("scan not delivered: %+v", rep.Delivery)
+	}
+	made := map[string]bool{}
+	for key := range cloud.VPC.Stats().ByKey {
+		a, ok := callActions[key.Action]
+		if !ok {
+			t.Errorf("the scan called %s, which the policy does not know", key.Action)
+		}
+		made[a] = true
+	}
+	if cloud.SLS.Stats().PutLogsOK > 0 {
+		made[callActions["PutLogs"]] = true
+	}
+	if got, want := slices.Sorted(maps.Keys(granted)), slices.Sorted(maps.Keys(made)); !slices.Equal(got, want) {
+		t.Errorf("policy grants %v; the function calls %v", got, want)
+	}
+
+	for action, resources := range granted {
+		for _, r := range resources {
+			service, _, _ := strings.Cut(action, ":")
+			parts := strings.SplitN(r, ":", 5)
+			if len(parts) != 5 || parts[0] != "acs" || parts[1] != service || parts[3] != "ACCOUNT_ID" {
+				t.Errorf("%s on %q: want acs:%s:REGION:ACCOUNT_ID:…", action, r, service)
+				continue
+			}
+			if service == "log" && r != "acs:log:SLS_REGION:ACCOUNT_ID:project/SLS_PROJECT/logstore/SLS_LOGSTORE" {
+				t.Errorf("%s on %q: want the one logstore", action, r)
+			}
+		}
+	}
+}
+
+// TestRAMPolicyScript: scripts/ram-policy.sh renders the same policy with
+// the account, logstore and regions filled in, as valid JSON, and refuses
+// values that would change its meaning.
+func TestRAMPolicyScript(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatal("bash is needed to run scripts/ram-policy.sh")
+	}
+	script := filepath.Join("..", "..", "scripts", "ram-policy.sh")
+	template, err := os.ReadFile(filepath.Join("..", "..", "scripts", "ram-policy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantActions := slices.Sorted(maps.Keys(actionsOf(t, parsePolicy(t, template))))
+	run := func(args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		cmd := exec.Command(bash, append([]string{script}, args...)...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return o.String(), e.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), 0
+	}
+
+	good := []struct {
+		name        string
+		args        []string
+		wantRegions []string // of the VPC resources
+	}{
+		{"no region", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "vpnauthz-findings"}, []string{"*"}},
+		{"one region", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "vpnauthz-findings", "cn-shanghai"}, []string{"cn-shanghai"}},
+		{"three regions", []string{"1234567890123456", "ap-southeast-1", "vpn-audit", "vpnauthz_findings", "cn-hangzhou", "cn-shanghai", "ap-southeast-1"},
+			[]string{"ap-southeast-1", "cn-hangzhou", "cn-shanghai"}},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := run(tc.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			granted := actionsOf(t, parsePolicy(t, []byte(out)))
+			if got := slices.Sorted(maps.Keys(granted)); !slices.Equal(got, wantActions) {
+				t.Errorf("actions %v, want %v", got, wantActions)
+			}
+			account, slsRegion, project, logstore := tc.args[0], tc.args[1], tc.args[2], tc.args[3]
+			for action, resources := range granted {
+				var regions []string
+				for _, r := range resources {
+					parts := strings.SplitN(r, ":", 5)
+					if len(parts) != 5 || parts[3] != account {
+						t.Errorf("%s on %q: not in account %s", action, r, account)
+						continue
+					}
+					regions = append(regions, parts[2])
+				}
+				slices.Sort(regions)
+				if strings.HasPrefix(action, "log:") {
+					want := "acs:log:" + slsRegion + ":" + account + ":project/" + project + "/logstore/" + logstore
+					if !slices.Equal(resources, []string{want}) {
+						t.Errorf("%s on %v, want %s", action, resources, want)
+					}
+				} else if !slices.Equal(regions, tc.wantRegions) {
+					t.Errorf("%s in regions %v, want %v", action, regions, tc.wantRegions)
+				}
+			}
+			for _, placeholder := range []string{"ACCOUNT_ID", "SLS_REGION", "SLS_PROJECT", "SLS_LOGSTORE", "REGION"} {
+				if strings.Contains(out, placeholder) {
+					t.Errorf("placeholder %s left in:\n%s", placeholder, out)
+				}
+			}
+		})
+	}
+
+	bad := []struct {
+		name string
+		args []string
+	}{
+		{"no argument", nil},
+		{"three arguments", []string{"1234567890123456", "cn-hangzhou", "vpn-audit"}},
+		{"account not digits", []string{"12345x", "cn-hangzhou", "vpn-audit", "findings"}},
+		{"account wildcard", []string{"*", "cn-hangzhou", "vpn-audit", "findings"}},
+		{"SLS region with a dot", []string{"1234567890123456", "cn-hangzhou.evil", "vpn-audit", "findings"}},
+		{"SLS region wildcard", []string{"1234567890123456", "*", "vpn-audit", "findings"}},
+		{"region with a quote", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "findings", `cn-shanghai"],"Action":["*`}},
+		{"region wildcard", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "findings", "*"}},
+		{"project upper case", []string{"1234567890123456", "cn-hangzhou", "VPN-audit", "findings"}},
+		{"project wildcard", []string{"1234567890123456", "cn-hangzhou", "*", "findings"}},
+		{"logstore with a quote", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", `find"ings`}},
+		{"logstore wildcard", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "*"}},
+		{"logstore path", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "a/../b"}},
+		{"empty logstore", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", ""}},
+	}
+	for _, tc := range bad {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			out, errOut, code := run(tc.args...)
+			if code == 0 || out != "" || errOut == "" {
+				t.Errorf("exit %d, stdout %q, stderr %q: want a non-zero exit, a reason and no policy", code, out, errOut)
+			}
+		})
+	}
+}
