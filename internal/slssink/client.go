@@ -50,7 +50,7 @@ const (
 //
 // The SDK's own retries of 5xx answers are cut to a single attempt; callers
 // retry themselves.
-func NewClient(endpoint string, creds scan.Credentials) (sls.ClientInterface, error) {
+func NewClient(endpoint string, creds scan.Credentials) (*sls.Client, error) {
 	c, _, err := newClient(endpoint, creds, defaultRequestTimeout)
 	return c, err
 }
@@ -82,11 +82,10 @@ func newClient(endpoint string, creds scan.Credentials, requestTimeout time.Dura
 	}
 	tr := &transport{base: base}
 
-	provider := sls.NewStaticCredentialsProvider(creds.AccessKeyID, creds.AccessKeySecret, creds.SecurityToken)
-	c, ok := sls.CreateNormalInterfaceV2(ep.sdk, provider).(*sls.Client)
-	if !ok {
-		return nil, nil, errors.New("SLS client: unexpected client type")
-	}
+	// The concrete client, never sls.ClientInterface: a value in an
+	// interface makes the linker keep all of its hundreds of methods.
+	c := &sls.Client{Endpoint: ep.sdk}
+	c.WithCredentialsProvider(sls.NewStaticCredentialsProvider(creds.AccessKeyID, creds.AccessKeySecret, creds.SecurityToken))
 	c.SetHTTPClient(&http.Client{Transport: tr, Timeout: requestTimeout})
 	c.SetRetryTimeout(sdkRetryWindow)
 	return c, tr, nil

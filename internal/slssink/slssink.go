@@ -96,11 +96,15 @@ type Stats struct {
 // hand-over is unbuffered: a second full batch waits for the first to be
 // done, which bounds memory to two batches however many findings come.
 type Sink struct {
-	opts   Options
-	client sls.ClientInterface
-	tr     *transport
-	retry  retrier
-	op     string
+	opts Options
+	// putLogs is the client's PutLogs, held as a method value rather than
+	// the client: a Sink travels as a scan.Sink interface, and a type in an
+	// interface makes the linker keep every method of its fields' types —
+	// hundreds, for the Log Service client.
+	putLogs func(project, logstore string, lg *sls.LogGroup) error
+	tr      *transport
+	retry   retrier
+	op      string
 
 	// Owned by the goroutine calling Write and Close.
 	batcher  batcher
@@ -137,10 +141,10 @@ func New(opts Options) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{
-		opts:   opts,
-		client: client,
-		tr:     tr,
-		op:     fmt.Sprintf("PutLogs to %s/%s", opts.Project, opts.Logstore),
+		opts:    opts,
+		putLogs: client.PutLogs,
+		tr:      tr,
+		op:      fmt.Sprintf("PutLogs to %s/%s", opts.Project, opts.Logstore),
 		batcher: batcher{
 			maxLogs:  opts.MaxBatchLogs,
 			maxBytes: opts.MaxBatchBytes - groupOverhead(finding.TopicFinding, opts.Source),
@@ -195,7 +199,7 @@ func (s *Sink) deliver(ctx context.Context, b *batch) {
 	if s.cause == nil {
 		lg := b.logGroup(finding.TopicFinding, s.opts.Source)
 		err := s.retry.do(ctx, s.tr, s.op, func() error {
-			return s.client.PutLogs(s.opts.Project, s.opts.Logstore, lg)
+			return s.putLogs(s.opts.Project, s.opts.Logstore, lg)
 		})
 		if err == nil {
 			s.delivered.Add(int64(b.len()))
@@ -259,7 +263,7 @@ func (s *Sink) sendSummary(ctx context.Context, summary *finding.ScanSummary) {
 			Logs:   []*sls.Log{newLog(t, summaryKeys, summaryValues(summary))},
 		}
 		err := s.retry.do(ctx, s.tr, s.op, func() error {
-			return s.client.PutLogs(s.opts.Project, s.opts.Logstore, lg)
+			return s.putLogs(s.opts.Project, s.opts.Logstore, lg)
 		})
 		if err == nil {
 			return

@@ -115,7 +115,7 @@ func NewSourceFactory(opts Options) scan.SourceFactory {
 		newConfig := func() *openapiutil.Config {
 			return sdkConfig(creds, region, ep, ms, caller)
 		}
-		src := &source{newConfig: newConfig, caller: caller, region: region, idle: make(chan *vpc.Client, maxIdleClients)}
+		src := &source{newConfig: newConfig, caller: caller, region: region}
 		// Build one client now, so that a configuration the SDK refuses is
 		// reported before any call.
 		c, err := src.client()
@@ -221,26 +221,48 @@ type source struct {
 	newConfig func() *openapiutil.Config
 	caller    *ctxClient
 	region    string
-	idle      chan *vpc.Client
+
+	mu   sync.Mutex
+	idle []client
 }
 
-func (s *source) client() (*vpc.Client, error) {
-	select {
-	case c := <-s.idle:
+// client is one SDK client, held by the two calls the scanner makes.
+//
+// Not by *vpc.Client itself: a source travels as a scan.Source interface,
+// and a type that reaches an interface drags its fields' types along. Since
+// the SDK's JSON decoding looks methods up by name at run time, the linker
+// would then keep every one of the VPC client's thousands of API methods,
+// which more than doubles the binary. Method values hold the client without
+// naming its type.
+type client struct {
+	describeConnections    func(*vpc.DescribeVpnConnectionsRequest, *dara.RuntimeOptions) (*vpc.DescribeVpnConnectionsResponse, error)
+	describeAuthorizations func(*vpc.DescribeVpnCrossAccountAuthorizationsRequest, *dara.RuntimeOptions) (*vpc.DescribeVpnCrossAccountAuthorizationsResponse, error)
+}
+
+func (s *source) client() (client, error) {
+	s.mu.Lock()
+	if n := len(s.idle); n > 0 {
+		c := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		s.mu.Unlock()
 		return c, nil
-	default:
 	}
+	s.mu.Unlock()
 	c, err := vpc.NewClient(s.newConfig())
 	if err != nil {
-		return nil, fmt.Errorf("VPC client for %s: %w", s.region, err)
+		return client{}, fmt.Errorf("VPC client for %s: %w", s.region, err)
 	}
-	return c, nil
+	return client{
+		describeConnections:    c.DescribeVpnConnectionsWithOptions,
+		describeAuthorizations: c.DescribeVpnCrossAccountAuthorizationsWithOptions,
+	}, nil
 }
 
-func (s *source) release(c *vpc.Client) {
-	select {
-	case s.idle <- c:
-	default:
+func (s *source) release(c client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idle) < maxIdleClients {
+		s.idle = append(s.idle, c)
 	}
 }
 
@@ -260,7 +282,7 @@ func (s *source) ListConnections(ctx context.Context, region string, pageNumber,
 	defer s.release(c)
 	rt, done := s.caller.register(ctx)
 	defer done()
-	resp, err := c.DescribeVpnConnectionsWithOptions(req, rt)
+	resp, err := c.describeConnections(req, rt)
 	if err != nil {
 		return scan.ConnectionPage{}, mapError(ctx, fmt.Sprintf("list VPN connections in %s", region), err)
 	}
@@ -300,7 +322,7 @@ func (s *source) ListAuthorizations(ctx context.Context, region, connectionID st
 	defer s.release(c)
 	rt, done := s.caller.register(ctx)
 	defer done()
-	resp, err := c.DescribeVpnCrossAccountAuthorizationsWithOptions(req, rt)
+	resp, err := c.describeAuthorizations(req, rt)
 	if err != nil {
 		return scan.AuthorizationPage{}, mapError(ctx, fmt.Sprintf("describe authorizations of %s in %s", connectionID, region), err)
 	}
