@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmarks the scheduled scan against the VPC API quota, a naive peer and
+# the quota's lower bound, and the function's cold start; prints a Markdown
+# table. Flags go to scripts/benchtable: --sizes 100,1000,10000 --runs 3
+# --scale 10, or --smoke (size 100, one run) for CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The binary FC runs, built as scripts/build.sh builds it (stripped); it also
+# serves the emulated cloud in a process of its own, so that the emulators'
+# memory stays out of the heap measured.
+GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath \
+  -ldflags="-s -w -X vpnauthz/internal/cli.Version=bench" -o "$work/main" .
+
+go run ./scripts/benchtable --binary "$work/main" "$@"
