@@ -52,8 +52,8 @@ type Server struct {
 	inv   *Inventory
 
 	faults faults
-	stats  statsBook
-	keys   keyBook
+	stats  book[CallKey]
+	keys   book[string]
 	nonces nonceMemory
 }
 

@@ -58,16 +58,18 @@ type outcome struct {
 	err       *apiError
 }
 
-type statsBook struct {
+// book counts calls by a key: by (action, region) for Stats, by access key
+// for StatsByAccessKey.
+type book[K comparable] struct {
 	mu    sync.Mutex
-	byKey map[CallKey]*Counter
+	byKey map[K]*Counter
 }
 
-func (b *statsBook) record(key CallKey, o outcome) {
+func (b *book[K]) record(key K, o outcome) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.byKey == nil {
-		b.byKey = map[CallKey]*Counter{}
+		b.byKey = map[K]*Counter{}
 	}
 	c := b.byKey[key]
 	if c == nil {
@@ -90,29 +92,29 @@ func (b *statsBook) record(key CallKey, o outcome) {
 	}
 }
 
-func (b *statsBook) snapshot() Stats {
+func (b *book[K]) snapshot() map[K]Counter {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := Stats{ByKey: make(map[CallKey]Counter, len(b.byKey))}
+	out := make(map[K]Counter, len(b.byKey))
 	for k, c := range b.byKey {
 		var cp Counter
 		cp.add(*c)
 		if cp.ByCode == nil {
 			cp.ByCode = map[string]int{}
 		}
-		out.ByKey[k] = cp
+		out[k] = cp
 	}
 	return out
 }
 
-func (b *statsBook) reset() {
+func (b *book[K]) reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.byKey = nil
 }
 
 // Stats returns a copy of the call counters.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+func (s *Server) Stats() Stats { return Stats{ByKey: s.stats.snapshot()} }
 
 // ResetStats zeroes the call counters, those by access key included.
 func (s *Server) ResetStats() {
