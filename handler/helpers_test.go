@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/target"
+	"vpnauthz/internal/testutil"
 )
 
 // Secrets of the test invocations: none may appear in any response, error or
@@ -160,35 +160,17 @@ func (f *fakeSinks) count() int {
 	return len(f.opened)
 }
 
-// syncBuffer is a log destination safe for concurrent invocations.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // rig is a Handler with fakes around it.
 type rig struct {
 	h       *Handler
 	scanner *fakeScanner
 	sinks   *fakeSinks
-	logs    *syncBuffer
+	logs    *testutil.Buffer
 }
 
 func newRig(t testing.TB, change func(*Options)) *rig {
 	t.Helper()
-	r := &rig{scanner: &fakeScanner{}, sinks: &fakeSinks{}, logs: &syncBuffer{}}
+	r := &rig{scanner: &fakeScanner{}, sinks: &fakeSinks{}, logs: &testutil.Buffer{}}
 	opts := Options{
 		Config:    testConfig(t),
 		Scanner:   r.scanner,

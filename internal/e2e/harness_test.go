@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"vpnauthz/internal/emulator/slsemu"
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/testutil"
 )
 
 // binary is the function under test, built once by TestMain.
@@ -67,24 +67,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
 
 // cloud is the emulated cloud of one test with the demo's trust policy.
@@ -147,8 +129,8 @@ func newSTSCredential() cred.Credential {
 type function struct {
 	rt     *fcemu.Server
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testutil.Buffer
+	stderr *testutil.Buffer
 	cloud  *cloud
 }
 
@@ -161,7 +143,7 @@ func startFunction(t *testing.T, c *cloud, env map[string]string) *function {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Close) // registered first, so it runs after the process is gone
-	f := &function{rt: rt, stdout: &syncBuffer{}, stderr: &syncBuffer{}, cloud: c}
+	f := &function{rt: rt, stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, cloud: c}
 	cmd := exec.Command(binary)
 	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"FC_RUNTIME_API=" + rt.Addr(), "HOME=" + cmd.Dir, "TZ=UTC",

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,25 +37,6 @@ var testPolicy = policy.Policy{
 	TrustedAccountIDs:       []string{trustedAccount},
 	TrustedCENIDs:           []string{trustedCEN},
 	MaxAuthorizationAgeDays: 365,
-}
-
-// safeBuffer is an io.Writer shared by goroutines of a scan and read by the
-// test afterwards.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
 
 // startCloud starts the emulated VPC API and Log Service on inv.

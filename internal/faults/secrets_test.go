@@ -20,6 +20,7 @@ import (
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
+	"vpnauthz/internal/testutil"
 	"vpnauthz/internal/vpcapi"
 )
 
@@ -103,7 +104,7 @@ func TestNoSecretInOutput(t *testing.T) {
 			canary := canaryCred()
 			signWith := tc.setup(t, cloud, canary)
 			canaries := []string{canary.AccessKeySecret, canary.SecurityToken}
-			var logs, stdout safeBuffer
+			var logs, stdout testutil.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			creds := scan.Credentials{AccessKeyID: signWith.AccessKeyID, AccessKeySecret: signWith.AccessKeySecret, SecurityToken: signWith.SecurityToken}
 
@@ -179,7 +180,7 @@ const httpScanEvent = `{"version":"v1","rawPath":"/scans","body":"","isBase64Enc
 
 // canaryHandler is the function's handler wired as the function wires it,
 // on the emulated cloud, with its fallback output and logs captured.
-func canaryHandler(t *testing.T, c *emulator.Cloud, logger *slog.Logger, stdout *safeBuffer) *handler.Handler {
+func canaryHandler(t *testing.T, c *emulator.Cloud, logger *slog.Logger, stdout *testutil.Buffer) *handler.Handler {
 	t.Helper()
 	env := c.Env()
 	env[config.EnvScanTargets] = "cn-hangzhou:*,cn-shanghai:*,ap-southeast-1:*"

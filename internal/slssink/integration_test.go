@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
+	"vpnauthz/internal/testutil"
 )
 
 const (
@@ -36,24 +36,9 @@ var (
 	stsCreds   = scan.Credentials{AccessKeyID: stsKeyID, AccessKeySecret: stsSecret, SecurityToken: stsToken}
 )
 
-// safeBuffer is the sink's standard output: written by the sender, read by
-// the test once Close returned.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func lines(b *testutil.Buffer) []string {
 	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(b.Bytes()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		out = append(out, sc.Text())
@@ -64,7 +49,7 @@ func (b *safeBuffer) lines() []string {
 type env struct {
 	emu    *slsemu.Server
 	opts   slssink.Options
-	stdout *safeBuffer
+	stdout *testutil.Buffer
 }
 
 // newEnv starts an emulated Log Service holding the project and, when
@@ -86,7 +71,7 @@ func newEnv(t *testing.T, withLogstore bool) *env {
 			t.Fatal(err)
 		}
 	}
-	out := &safeBuffer{}
+	out := &testutil.Buffer{}
 	return &env{
 		emu:    emu,
 		stdout: out,
@@ -219,9 +204,9 @@ func storedSummary(t *testing.T, emu *slsemu.Server) slsemu.Log {
 }
 
 // stdoutLines splits the sink's standard output into findings and summaries.
-func stdoutLines(t *testing.T, out *safeBuffer) (findings []finding.Finding, summaries []map[string]string) {
+func stdoutLines(t *testing.T, out *testutil.Buffer) (findings []finding.Finding, summaries []map[string]string) {
 	t.Helper()
-	for _, line := range out.lines() {
+	for _, line := range lines(out) {
 		var m map[string]string
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("stdout line is not a JSON object of strings: %v: %s", err, line)
@@ -247,7 +232,7 @@ func stdoutLines(t *testing.T, out *safeBuffer) (findings []finding.Finding, sum
 
 // checkAllOnStdout asserts that every finding and the summary reached
 // standard output, nothing twice.
-func checkAllOnStdout(t *testing.T, out *safeBuffer, want []finding.Finding) {
+func checkAllOnStdout(t *testing.T, out *testutil.Buffer, want []finding.Finding) {
 	t.Helper()
 	got, summaries := stdoutLines(t, out)
 	if len(got) != len(want) {
@@ -320,7 +305,7 @@ func TestDeliversFindingsAndSummary(t *testing.T) {
 				}
 			}
 
-			if lines := e.stdout.lines(); len(lines) != 0 {
+			if lines := lines(e.stdout); len(lines) != 0 {
 				t.Errorf("%d lines on stdout after a full delivery", len(lines))
 			}
 			st := s.Stats()
@@ -405,7 +390,7 @@ func TestRidesOutTransientFailures(t *testing.T) {
 				t.Errorf("%d calls counted, %d retries, emulator saw %d; want 4 + retries everywhere",
 					st.PutLogsCalls, st.Retries, emu.PutLogsCalls)
 			}
-			if len(e.stdout.lines()) != 0 {
+			if len(lines(e.stdout)) != 0 {
 				t.Error("findings on stdout although delivered")
 			}
 		})

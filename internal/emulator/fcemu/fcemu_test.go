@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vpnauthz/internal/testutil"
 )
 
 // echofnPath is the test function, built once for the package.
@@ -44,23 +46,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func newServer(t *testing.T) *Server {
 	t.Helper()
 	s, err := New()
@@ -75,7 +60,7 @@ func newServer(t *testing.T) *Server {
 // the runtime is polling.
 func startFunction(t *testing.T, s *Server) {
 	t.Helper()
-	var output syncBuffer
+	var output testutil.Buffer
 	cmd := exec.Command(echofnPath)
 	cmd.Env = append(os.Environ(), "FC_RUNTIME_API="+s.Addr())
 	cmd.Stdout, cmd.Stderr = &output, &output
