@@ -47,7 +47,7 @@ type Options struct {
 
 // Retry is the backoff for throttling, 5xx, timeouts and resets.
 type Retry struct {
-	MaxAttempts int           // per call, first attempt included; default 6
+	MaxAttempts int           // per call, first attempt included; default 6 (×4 while throttled)
 	BaseDelay   time.Duration // default 200 ms
 	MaxDelay    time.Duration // default 5 s
 }
@@ -559,7 +559,13 @@ func (r *run) call(ctx context.Context, b *bucket, fn func(context.Context) erro
 		if !retryable(err) {
 			return err
 		}
-		if attempt >= rp.MaxAttempts {
+		// Throttling says "later", not "no", and the bucket slows down as it
+		// comes: it gets four times the attempts of other failures.
+		limit := rp.MaxAttempts
+		if throttled(err) {
+			limit *= throttleAttemptsFactor
+		}
+		if attempt >= limit {
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		r.retries.Add(1)
@@ -570,3 +576,7 @@ func (r *run) call(ctx context.Context, b *bucket, fn func(context.Context) erro
 }
 
 var errCallTimeout = errors.New("call timed out")
+
+// throttleAttemptsFactor multiplies Retry.MaxAttempts for a call the API keeps
+// throttling.
+const throttleAttemptsFactor = 4

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -337,7 +338,8 @@ func TestRetries(t *testing.T) {
 	notFound := &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404, Message: "The specified vpn connection instance id does not exist."}
 	badSig := &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400, Message: "Specified signature is not matched with our calculation."}
 	reset := fmt.Errorf("describe authorizations: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET})
-	six := func(e error) []error { return []error{e, e, e, e, e, e} }
+	repeat := func(e error, n int) []error { return slices.Repeat([]error{e}, n) }
+	six := func(e error) []error { return repeat(e, 6) }
 
 	tests := []struct {
 		name          string
@@ -352,7 +354,8 @@ func TestRetries(t *testing.T) {
 		{"reset then success", []error{reset}, 2, 1, 0, ""},
 		{"EOF then success", []error{io.EOF, io.ErrUnexpectedEOF}, 3, 2, 0, ""},
 		{"503 exhausted", six(e503), 6, 5, 0, "DescribeVpnCrossAccountAuthorizations failed: ServiceUnavailable (HTTP 503): The request has failed due to a temporary failure of the server. (gave up after 6 attempts)."},
-		{"throttled exhausted", six(throttle), 6, 5, 6, "Throttling.User (HTTP 400)"},
+		{"throttled for five attempts", six(throttle)[:5], 6, 5, 5, ""},
+		{"throttled exhausted", repeat(throttle, 24), 24, 23, 24, "Throttling.User (HTTP 400): Request was denied due to user flow control. (gave up after 24 attempts)"},
 		{"reset exhausted", six(reset), 6, 5, 0, "connection reset by peer"},
 		{"forbidden not retried", []error{forbidden}, 1, 0, 0, "DescribeVpnCrossAccountAuthorizations failed: Forbidden.RAM (HTTP 403): User not authorized to operate on the specified resource, or this API doesn't support RAM. (request id R1)."},
 		{"not found not retried", []error{notFound}, 1, 0, 0, "VPN connection vco-abcd does not exist"},
