@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -209,9 +208,6 @@ func countStatuses(logs []map[string]string) finding.Counts {
 	}
 	return c
 }
-
-// quietLogger discards the scanner's logs.
-func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // connectionID is the id of the i-th generated connection of a region tag.
 func connectionID(tag string, i int) string { return fmt.Sprintf("vco-%s%05d", tag, i) }

@@ -199,6 +199,13 @@ func (t *transport) bind(ctx context.Context) {
 	t.mu.Unlock()
 }
 
+// unbind ends what bind began: later requests carry no call's context.
+func (t *transport) unbind() {
+	t.mu.Lock()
+	t.ctx, t.answer = nil, nil
+	t.mu.Unlock()
+}
+
 // lastAnswer is the last error reply received since bind, or nil.
 func (t *transport) lastAnswer() *sls.Error {
 	t.mu.Lock()

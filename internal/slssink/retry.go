@@ -110,7 +110,7 @@ func (r retrier) do(ctx context.Context, tr *transport, op string, call func() e
 		tr.bind(actx)
 		err := call()
 		answer := tr.lastAnswer()
-		tr.bind(nil)
+		tr.unbind()
 		cancel()
 		if err == nil {
 			return nil

@@ -201,6 +201,7 @@ func (c *ctxClient) register(ctx context.Context) (*dara.RuntimeOptions, func())
 func (c *ctxClient) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
 	id := req.Header.Get(callHeader)
 	if id == "" {
+		//lint:ignore SA1008 the SDK writes its header keys in lower case, uncanonicalised
 		if v := req.Header[callHeader]; len(v) > 0 {
 			id = v[0]
 		}

@@ -273,6 +273,7 @@ func TestRegionalEndpoint(t *testing.T) {
 		if req.URL.Scheme != "https" || !strings.HasSuffix(req.URL.Host, ".aliyuncs.com") || !strings.HasPrefix(req.URL.Host, "vpc") {
 			t.Errorf("request to %s://%s, want the SDK's regional HTTPS endpoint", req.URL.Scheme, req.URL.Host)
 		}
+		//lint:ignore SA1008 the SDK writes its header keys in lower case, uncanonicalised
 		if req.Header.Get("x-vpnauthz-call") != "" || len(req.Header["x-vpnauthz-call"]) != 0 {
 			t.Errorf("internal header left on the request: %v", req.Header)
 		}

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -31,11 +30,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	echofnPath = filepath.Join(dir, "echofn")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goTool, "build", "-o", echofnPath, "./internal/echofn")
+	build := exec.Command("go", "build", "-o", echofnPath, "./internal/echofn")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build echofn: %v\n%s", err, out)
 		os.RemoveAll(dir)

@@ -211,6 +211,7 @@ func (inv *Inventory) Validate() error {
 	sort.Strings(regions)
 	for _, region := range regions {
 		if !regionIDPattern.MatchString(region) {
+			//lint:ignore ST1005 the message starts with the inventory field it names
 			return fmt.Errorf("Regions[%q]: not a region id (like cn-hangzhou)", region)
 		}
 		seen := map[string]int{}
@@ -267,6 +268,7 @@ func (a Authorization) validate() error {
 
 func (f Fault) validate() error {
 	if f.Code == "" {
+		//lint:ignore ST1005 the message starts with the inventory field it names
 		return errors.New("Code: missing")
 	}
 	if f.HTTPStatus == 0 {
