@@ -17,6 +17,7 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
 
 	"vpnauthz/events"
+	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 )
@@ -132,9 +133,14 @@ func (inv *invocation) route(ev *events.HTTPTriggerEvent, method, path string) (
 	}
 	cfg, cerr := inv.config()
 	if cerr != nil {
-		// The operator's mistake, not the caller's: 500, naming the variable.
-		return (&httpError{status: http.StatusInternalServerError, code: CodeInvalidConfiguration,
-			msg: messageOf(cerr)}).response(), nil
+		// The operator's mistake, not the caller's: 500, naming the variables
+		// but not their values, since the caller may not hold the bearer
+		// token (which is itself configuration); the log has the whole story.
+		msg := "the function's configuration is invalid; its log says what is wrong"
+		if vars := invalidVariables(inv.h.opts.ConfigErr); len(vars) > 0 {
+			msg = fmt.Sprintf("the function's configuration is invalid (%s); its log says what is wrong", strings.Join(vars, ", "))
+		}
+		return (&httpError{status: http.StatusInternalServerError, code: CodeInvalidConfiguration, msg: msg}).response(), nil
 	}
 	if path == "/health" {
 		return jsonResponse(http.StatusOK, Health{Status: "ok", Version: inv.h.opts.Version}, nil), nil
@@ -334,4 +340,27 @@ func truncate(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// invalidVariables lists the configuration variables err names, in order,
+// each once.
+func invalidVariables(err error) []string {
+	var names []string
+	var walk func(error)
+	walk = func(e error) {
+		var ce *config.Error
+		switch u := e.(type) {
+		case nil:
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		default:
+			if errors.As(e, &ce) && !slices.Contains(names, ce.Variable) {
+				names = append(names, ce.Variable)
+			}
+		}
+	}
+	walk(err)
+	return names
 }

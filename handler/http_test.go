@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"vpnauthz/events"
+	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 )
 
@@ -410,13 +411,21 @@ func TestHTTPConfigError(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			r := newRig(t, func(o *Options) {
 				o.Config = nil
-				o.ConfigErr = errors.New(`TRUSTED_ACCOUNT_IDS: "12ab" is not an account UID`)
+				o.ConfigErr = errors.Join(
+					&config.Error{Variable: "TRUSTED_ACCOUNT_IDS", Value: "12ab", Reason: "must be an account UID"},
+					&config.Error{Variable: "SCAN_TARGETS", Value: "cn-hangzhou:vco-secretname", Reason: "too short"})
 			})
 			resp := r.httpDo(t, httpReq{method: method, path: path, headers: authJSON()}.event(t))
 			if resp.StatusCode != 500 {
 				t.Fatalf("status = %d, body %s", resp.StatusCode, resp.Body)
 			}
-			checkErrorBody(t, resp.Body, CodeInvalidConfiguration, "TRUSTED_ACCOUNT_IDS", `"12ab"`)
+			checkErrorBody(t, resp.Body, CodeInvalidConfiguration, "TRUSTED_ACCOUNT_IDS, SCAN_TARGETS")
+			// The caller learns which variables to fix, not their values.
+			for _, value := range []string{"12ab", "vco-secretname"} {
+				if strings.Contains(resp.Body, value) {
+					t.Errorf("body %s shows the configured value %q", resp.Body, value)
+				}
+			}
 		})
 	}
 }
