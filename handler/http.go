@@ -14,8 +14,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
-
 	"vpnauthz/events"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
@@ -319,15 +317,6 @@ func checkContentType(h *map[string]string, body []byte) *httpError {
 			msg: fmt.Sprintf("Content-Type %s is not application/json", quote(ct))}
 	}
 	return nil
-}
-
-// messageOf gives the message of an invocation error, not its Go syntax.
-func messageOf(err error) string {
-	var ie messages.InvokeResponse_Error
-	if errors.As(err, &ie) {
-		return ie.Message
-	}
-	return err.Error()
 }
 
 // truncate cuts a caller's value for logs and messages.
