@@ -93,8 +93,9 @@ func (inv *invocation) event(raw json.RawMessage) (any, error) {
 	}
 
 	if len(cfg.Targets) == 0 {
-		inv.log.Error("SCAN_TARGETS is empty")
-		return nil, invokeError(ErrInvalidConfiguration, "SCAN_TARGETS is empty: events can only rescan connections inside SCAN_TARGETS")
+		// Out of scope, like any connection SCAN_TARGETS does not cover: an
+		// error would make FC retry every VPN change and then dead-letter it.
+		return inv.ignore("SCAN_TARGETS is empty: no connection is in scope")
 	}
 	var targets []target.Target
 	if id == "" {

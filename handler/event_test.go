@@ -212,12 +212,19 @@ func TestEventInvalid(t *testing.T) {
 }
 
 func TestEventWithoutScope(t *testing.T) {
+	// With nothing in scope, a VPN change is out of scope like any other:
+	// ignored, not an error FC would retry and dead-letter.
 	r := newRig(t, func(o *Options) { o.Config.Targets = nil })
-	_, err := r.invoke(t, variant(t, "eventbridge-grant.json", nil))
-	wantInvokeError(t, err, ErrInvalidConfiguration, "SCAN_TARGETS is empty")
+	resp, err := r.invoke(t, variant(t, "eventbridge-grant.json", nil))
+	if ig, ok := resp.(Ignored); !ok || err != nil || !strings.Contains(ig.Reason, "SCAN_TARGETS is empty") {
+		t.Errorf("got %v, %v; want ignored because SCAN_TARGETS is empty", resp, err)
+	}
+	if len(r.scanner.calls()) != 0 {
+		t.Error("scanned with an empty scope")
+	}
 
 	// What needs no scan is still answered.
-	resp, err := r.invoke(t, variant(t, "eventbridge-unrelated.json", nil))
+	resp, err = r.invoke(t, variant(t, "eventbridge-unrelated.json", nil))
 	if _, ok := resp.(Ignored); !ok || err != nil {
 		t.Errorf("got %v, %v", resp, err)
 	}

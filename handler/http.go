@@ -20,6 +20,10 @@ import (
 	"vpnauthz/internal/scan"
 )
 
+// TokenHeader carries the bearer token when Authorization is taken by the
+// HTTP trigger's own signature (authType function).
+const TokenHeader = "X-Vpnauthz-Authorization"
+
 // MaxBodyBytes is the largest POST /scans body accepted: a list of targets
 // never needs more, and the limit bounds the work an unauthenticated caller
 // can cause.
@@ -253,13 +257,19 @@ func checkBearer(h *map[string]string, token string) *httpError {
 		return &httpError{status: http.StatusUnauthorized, code: CodeUnauthorized, msg: msg,
 			headers: map[string]string{"WWW-Authenticate": "Bearer"}}
 	}
-	value, ok := header(h, "Authorization")
+	// Behind a trigger with authType function, Authorization carries the
+	// caller's Alibaba Cloud signature, so the token may come in
+	// TokenHeader instead, with the same "Bearer <token>" form.
+	value, ok := header(h, TokenHeader)
+	if !ok {
+		value, ok = header(h, "Authorization")
+	}
 	if !ok || strings.TrimSpace(value) == "" {
-		return deny("missing bearer token: send Authorization: Bearer <token>")
+		return deny("missing bearer token: send Authorization: Bearer <token>, or " + TokenHeader + ": Bearer <token> behind a signed trigger")
 	}
 	scheme, given, _ := strings.Cut(strings.TrimSpace(value), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return deny("the Authorization header must use the Bearer scheme")
+		return deny("the bearer token must use the Bearer scheme")
 	}
 	a := sha256.Sum256([]byte(strings.TrimSpace(given)))
 	b := sha256.Sum256([]byte(token))

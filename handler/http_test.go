@@ -369,14 +369,53 @@ func TestHTTPDeliveryFailed(t *testing.T) {
 
 func TestHTTPSinkUnavailable(t *testing.T) {
 	r := newRig(t, nil)
-	r.sinks.openErr = errors.New("SLS_PROJECT is empty")
+	r.sinks.openErr = errors.New("dial tcp: lookup vpnauthz.cn-hangzhou.log.aliyuncs.com: no such host")
 	resp := r.httpDo(t, httpReq{method: "POST", path: "/scans", headers: authJSON()}.event(t))
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status = %d, body %s", resp.StatusCode, resp.Body)
 	}
-	checkErrorBody(t, resp.Body, CodeDeliveryFailed, "SLS_PROJECT is empty")
+	checkErrorBody(t, resp.Body, CodeDeliveryFailed, "no such host")
 	if len(r.scanner.calls()) != 0 {
 		t.Error("scanned although findings could not go anywhere")
+	}
+}
+
+func TestHTTPSinkNotConfigured(t *testing.T) {
+	// Missing SLS settings are configuration: 500, as for any other
+	// invalid variable, not a delivery failure.
+	r := newRig(t, nil)
+	r.sinks.openErr = &config.Error{Variable: "SLS_PROJECT, SLS_LOGSTORE", Reason: "must be set to deliver findings to Log Service"}
+	resp := r.httpDo(t, httpReq{method: "POST", path: "/scans", headers: authJSON()}.event(t))
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("status = %d, body %s", resp.StatusCode, resp.Body)
+	}
+	checkErrorBody(t, resp.Body, CodeInvalidConfiguration, "SLS_PROJECT, SLS_LOGSTORE")
+	if len(r.scanner.calls()) != 0 {
+		t.Error("scanned although findings could not go anywhere")
+	}
+}
+
+func TestHTTPTokenBehindSignedTrigger(t *testing.T) {
+	// authType function: Authorization carries the caller's signature, the
+	// token comes in TokenHeader.
+	signed := map[string]string{
+		"Authorization": "ACS3-HMAC-SHA256 Credential=LTAI5t,SignedHeaders=host;x-acs-date,Signature=0f",
+		"Content-Type":  "application/json",
+	}
+	r := newRig(t, nil)
+	resp := r.httpDo(t, httpReq{method: "POST", path: "/scans", headers: with(signed, "x-vpnauthz-authorization", "Bearer "+testBearer)}.event(t))
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("token in %s: status %d, body %s", TokenHeader, resp.StatusCode, resp.Body)
+	}
+	for name, value := range map[string]string{TokenHeader: "Bearer wrong", "": ""} {
+		h := signed
+		if name != "" {
+			h = with(signed, name, value)
+		}
+		resp := r.httpDo(t, httpReq{method: "POST", path: "/scans", headers: h}.event(t))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %q beside a signature: status %d, want 401", name, value, resp.StatusCode)
+		}
 	}
 }
 

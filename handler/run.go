@@ -2,8 +2,10 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 
 	"vpnauthz/internal/scan"
@@ -40,7 +42,14 @@ func (inv *invocation) run(trigger string, targets []target.Target, dryRun, coll
 		s, err := inv.h.opts.NewSink(inv.ctx, inv.creds, inv.region)
 		if err != nil {
 			inv.log.Error("findings sink unavailable", "error", err.Error())
-			return scan.Report{}, &runError{ErrDeliveryFailed, fmt.Sprintf("could not open the findings sink, nothing was scanned: %s", err)}
+			// Missing SLS settings are the operator's to fix, and retrying
+			// the invocation cannot help: a configuration error, not a
+			// delivery failure.
+			typ, msg := ErrDeliveryFailed, "could not open the findings sink, nothing was scanned: "
+			if ce := (*config.Error)(nil); errors.As(err, &ce) {
+				typ, msg = ErrInvalidConfiguration, "invalid configuration, nothing was scanned: "
+			}
+			return scan.Report{}, &runError{typ, msg + err.Error()}
 		}
 		sink = s
 	}
