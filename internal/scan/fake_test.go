@@ -25,6 +25,8 @@ type fakeSource struct {
 	fixedTotal map[string]int
 	// endless makes a connection answer full pages forever.
 	endless map[string]bool
+	// firstPageOnly makes a connection answer page 1 whatever page is asked.
+	firstPageOnly map[string]bool
 
 	listCalls map[string]int // region → ListConnections calls
 	azCalls   map[string]int // connection id → ListAuthorizations calls
@@ -33,13 +35,14 @@ type fakeSource struct {
 
 func newFakeSource() *fakeSource {
 	return &fakeSource{
-		conns:      map[string][]string{},
-		auths:      map[string][]policy.Authorization{},
-		errs:       map[string][]error{},
-		fixedTotal: map[string]int{},
-		endless:    map[string]bool{},
-		listCalls:  map[string]int{},
-		azCalls:    map[string]int{},
+		conns:         map[string][]string{},
+		auths:         map[string][]policy.Authorization{},
+		errs:          map[string][]error{},
+		fixedTotal:    map[string]int{},
+		endless:       map[string]bool{},
+		firstPageOnly: map[string]bool{},
+		listCalls:     map[string]int{},
+		azCalls:       map[string]int{},
 	}
 }
 
@@ -141,6 +144,9 @@ func (f *fakeSource) ListAuthorizations(ctx context.Context, region, id string, 
 		return AuthorizationPage{Authorizations: as, TotalCount: (page + 1) * size}, nil
 	}
 	as := f.auths[id]
+	if f.firstPageOnly[id] {
+		page = 1
+	}
 	from, to := f.pageBounds(len(as), page, size)
 	total := len(as)
 	if t, ok := f.fixedTotal[id]; ok {

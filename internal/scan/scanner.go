@@ -282,7 +282,7 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 		ScanID:     req.ScanID,
 		Trigger:    req.Trigger,
 		StartedAt:  summary.StartedAt,
-		DurationMs: time.Since(start).Milliseconds(),
+		DurationMs: summary.DurationMs, // the scan's, as the summary log has it
 		Complete:   summary.Complete,
 		Summary:    counts,
 		Delivery:   delivery,
@@ -320,9 +320,19 @@ type run struct {
 
 func (r *run) emit(f finding.Finding) { r.out <- f }
 
-func (r *run) errorFinding(region, connectionID, detail string) {
-	r.emit(policy.ErrorFinding(region, connectionID, r.req.AccountID, detail, r.s.opts.Now()))
+// errorFinding emits the ERROR finding of what could not be read; remediation
+// replaces the generic advice when the cause calls for other advice.
+func (r *run) errorFinding(region, connectionID string, c cause) {
+	f := policy.ErrorFinding(region, connectionID, r.req.AccountID, c.detail, r.s.opts.Now())
+	if c.remediation != "" {
+		f.Remediation = c.remediation
+	}
+	r.emit(f)
 }
+
+// cause is why a read failed: the ERROR finding's detail and, where the
+// generic advice does not fit, its remediation.
+type cause struct{ detail, remediation string }
 
 // region reads every targeted connection of one region: explicit ids first,
 // then those the listing finds, page by page, while up to Concurrency workers
@@ -331,14 +341,14 @@ func (r *run) region(ctx context.Context, rt regionTargets) {
 	log := r.log.With("region", rt.region)
 	src, err := r.s.opts.NewSource(r.req.Credentials, rt.region)
 	if err != nil {
-		detail := fmt.Sprintf("Cannot call the VPC API in %s: %v", rt.region, err)
+		c := cause{detail: fmt.Sprintf("Cannot call the VPC API in %s: %v", rt.region, err)}
 		log.Warn("no VPC source", "err", err)
 		for _, id := range rt.ids {
 			r.connections.Add(1)
-			r.errorFinding(rt.region, id, detail)
+			r.errorFinding(rt.region, id, c)
 		}
 		if rt.wildcard {
-			r.errorFinding(rt.region, target.All, detail)
+			r.errorFinding(rt.region, target.All, c)
 		}
 		return
 	}
@@ -373,25 +383,36 @@ func (r *run) region(ctx context.Context, rt regionTargets) {
 // A connection queued by a pass that turned out unsteady stays queued: it was
 // listed, and reading it tells whether it still exists.
 func (r *run) discover(ctx context.Context, src Source, b *bucket, region string, seen map[string]bool, queue chan<- string) {
-	err := readList(r.s.opts.PageSize, func(page int) (int, int, error) {
+	var listed map[string]bool // by this pass
+	err := readList(func(page int) (int, int, int, error) {
 		var p ConnectionPage
 		err := r.call(ctx, b, func(ctx context.Context) error {
 			var err error
 			p, err = src.ListConnections(ctx, region, page, r.s.opts.PageSize)
 			return err
 		})
+		added := 0
 		for _, id := range p.IDs {
+			if listed[id] {
+				continue
+			}
+			listed[id] = true
+			added++
 			if !seen[id] {
 				seen[id] = true
 				queue <- id
 			}
 		}
-		return len(p.IDs), p.TotalCount, err
-	}, func() {})
+		return len(p.IDs), added, p.TotalCount, err
+	}, func() { listed = map[string]bool{} })
 	if err != nil {
-		detail := r.failure(ctx, "DescribeVpnConnections", "", err)
+		c := r.failure(ctx, "DescribeVpnConnections", "", err)
+		if c.remediation == "" {
+			c.remediation = fmt.Sprintf("Check that the function's role is allowed vpc:DescribeVpnConnections in %s; "+
+				"the connections of the region were not listed, and the next scan retries.", region)
+		}
 		r.log.Warn("listing connections failed", "region", region, "err", err)
-		r.errorFinding(region, target.All, detail)
+		r.errorFinding(region, target.All, c)
 	}
 }
 
@@ -402,7 +423,8 @@ const maxPasses = 3
 // errListChanging: no pass over a list saw it hold still.
 var errListChanging = fmt.Errorf("the list changed while it was read, %d times in a row", maxPasses)
 
-// readList reads a paged list whole. Pages are addressed by number, so an
+// readList reads a paged list whole; fetch returns how many items a page
+// served and how many of those the pass had not seen yet. Pages are addressed by number, so an
 // item removed from a page already read shifts a later one onto it, and an
 // item added before the current page shifts one onto the next page twice:
 // when a page's TotalCount differs from the first page's, the pass is
@@ -414,10 +436,10 @@ var errListChanging = fmt.Errorf("the list changed while it was read, %d times i
 // (a short page alone does not end it: a server may serve smaller pages), or
 // after a cap of pages, so that a server whose TotalCount overstates what it
 // serves cannot keep the read going.
-func readList(pageSize int, fetch func(page int) (n, total int, err error), newPass func()) error {
+func readList(fetch func(page int) (served, added, total int, err error), newPass func()) error {
 	for range maxPasses {
 		newPass()
-		steady, err := readPass(pageSize, fetch)
+		steady, err := readPass(fetch)
 		if err != nil || steady {
 			return err
 		}
@@ -425,24 +447,34 @@ func readList(pageSize int, fetch func(page int) (n, total int, err error), newP
 	return errListChanging
 }
 
-func readPass(pageSize int, fetch func(page int) (n, total int, err error)) (steady bool, err error) {
-	first, got := 0, 0
+func readPass(fetch func(page int) (served, added, total int, err error)) (steady bool, err error) {
+	first, got, per := 0, 0, 1
 	for page := 1; ; page++ {
-		n, total, err := fetch(page)
+		served, added, total, err := fetch(page)
 		if err != nil {
 			return false, err
 		}
 		if page == 1 {
-			first = total
+			// The pages the server actually serves, which may be smaller
+			// than the PageSize asked for, set how many pages the list needs.
+			first, per = total, max(served, 1)
 		} else if total != first {
 			return false, nil
 		}
-		got += n
-		if n == 0 || got >= total || page >= (first+pageSize-1)/pageSize+2 {
+		// Only items not seen before count: a server that serves the same
+		// page again must not pass for one that served the whole list.
+		got += added
+		if served == 0 || got >= total {
 			return true, nil
+		}
+		if page >= (first+per-1)/per+2 {
+			return false, fmt.Errorf("%w: %d items after %d pages, %d announced", errPagesExceeded, got, page, first)
 		}
 	}
 }
+
+// errPagesExceeded: a list kept serving pages past what its TotalCount needs.
+var errPagesExceeded = errors.New("the list did not end where its TotalCount said")
 
 type authKey struct {
 	bindUID      int64
@@ -455,9 +487,9 @@ func (r *run) connection(ctx context.Context, src Source, b *bucket, region, id 
 	r.connections.Add(1)
 	auths, err := r.readAuthorizations(ctx, src, b, region, id)
 	if err != nil {
-		detail := r.failure(ctx, "DescribeVpnCrossAccountAuthorizations", id, err)
+		c := r.failure(ctx, "DescribeVpnCrossAccountAuthorizations", id, err)
 		r.log.Warn("reading authorizations failed", "region", region, "vpn_connection_id", id, "err", err)
-		r.errorFinding(region, id, detail)
+		r.errorFinding(region, id, c)
 		return
 	}
 	r.authorizations.Add(int64(len(auths)))
@@ -477,42 +509,53 @@ func (r *run) readAuthorizations(ctx context.Context, src Source, b *bucket, reg
 		auths []policy.Authorization
 		seen  map[authKey]bool
 	)
-	err := readList(r.s.opts.PageSize, func(page int) (int, int, error) {
+	err := readList(func(page int) (int, int, int, error) {
 		var p AuthorizationPage
 		err := r.call(ctx, b, func(ctx context.Context) error {
 			var err error
 			p, err = src.ListAuthorizations(ctx, region, id, page, r.s.opts.PageSize)
 			return err
 		})
+		added := 0
 		for _, a := range p.Authorizations {
 			if k := (authKey{a.BindUID, a.BindInstance}); !seen[k] {
 				seen[k] = true
 				auths = append(auths, a)
+				added++
 			}
 		}
-		return len(p.Authorizations), p.TotalCount, err
+		return len(p.Authorizations), added, p.TotalCount, err
 	}, func() { auths, seen = nil, map[authKey]bool{} })
 	return auths, err
 }
 
-// failure is the status detail of an ERROR finding: the API's answer if
-// there is one, else why the scan did not get one.
-func (r *run) failure(ctx context.Context, action, connectionID string, err error) string {
+// failure is why a read failed. A call the scan's time cut short makes the
+// scan incomplete, whatever the last answer was, unless that answer was final
+// (forbidden, not found): then the answer is the cause.
+func (r *run) failure(ctx context.Context, action, connectionID string, err error) cause {
 	var ae *APIError
-	if errors.As(err, &ae) {
-		if ae.HTTPStatus == 404 && connectionID != "" && notFoundConnection(ae.Code) {
-			return fmt.Sprintf("VPN connection %s does not exist: %s failed: %v.", connectionID, action, ae)
-		}
-		return fmt.Sprintf("%s failed: %v.", action, err)
-	}
-	if errors.Is(err, errNotReached) || ctx.Err() != nil {
+	isAnswer := errors.As(err, &ae)
+	if errors.Is(err, errNotReached) && !(isAnswer && !retryable(ae)) || ctx.Err() != nil && (!isAnswer || retryable(ae)) {
 		r.incomplete.Store(true)
 		if errors.Is(ctx.Err(), context.Canceled) {
-			return detailCancelled
+			return cause{detailCancelled, "The scan was stopped before this connection was read; run it again."}
 		}
-		return detailDeadline
+		detail := detailDeadline
+		if isAnswer {
+			detail = fmt.Sprintf("Not scanned before the deadline (the last answer was %v).", ae)
+		}
+		return cause{detail, "Raise the function's timeout or narrow SCAN_TARGETS; the next scan reads this connection again."}
 	}
-	return fmt.Sprintf("%s failed: %v.", action, err)
+	if isAnswer && ae.HTTPStatus == 404 && connectionID != "" && notFoundConnection(ae.Code) {
+		return cause{
+			fmt.Sprintf("VPN connection %s does not exist: %s failed: %v.", connectionID, action, ae),
+			"If the connection was deleted, nothing can attach it any more; remove it from SCAN_TARGETS if it is listed there.",
+		}
+	}
+	if isAnswer && errors.Is(err, errNotReached) {
+		err = ae // a final answer that came as the time ran out
+	}
+	return cause{detail: fmt.Sprintf("%s failed: %v.", action, err)}
 }
 
 func notFoundConnection(code string) bool {
@@ -550,11 +593,9 @@ func (r *run) call(ctx context.Context, b *bucket, fn func(context.Context) erro
 			b.throttled(time.Now())
 		}
 		if ctx.Err() != nil {
-			var ae *APIError
-			if errors.As(err, &ae) {
-				return err
-			}
-			return errNotReached
+			// The scan's time is up; failure decides whether this answer or
+			// the deadline is the cause.
+			return fmt.Errorf("%w (last attempt: %w)", errNotReached, err)
 		}
 		if !retryable(err) {
 			return err
@@ -570,7 +611,7 @@ func (r *run) call(ctx context.Context, b *bucket, fn func(context.Context) erro
 		}
 		r.retries.Add(1)
 		if !sleep(ctx, rp.backoff(attempt)) {
-			return errNotReached
+			return fmt.Errorf("%w (last attempt: %w)", errNotReached, err)
 		}
 	}
 }

@@ -147,6 +147,37 @@ func TestShortPages(t *testing.T) {
 	}
 }
 
+func TestServerPagesSmallerThanAsked(t *testing.T) {
+	// Ten per page though 50 were asked for: all 100 are read, in the ten
+	// calls the server's pages need.
+	src := newFakeSource()
+	src.maxPage = 10
+	src.addConnection(region, "vco-abcd", 100)
+	rep, _ := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+	if rep.Summary.Authorizations != 100 || rep.Summary.Error != 0 {
+		t.Errorf("authorizations = %d, errors = %d; want 100 and 0", rep.Summary.Authorizations, rep.Summary.Error)
+	}
+	if got := src.azCallsOf("vco-abcd"); got != 10 {
+		t.Errorf("calls = %d, want 10", got)
+	}
+}
+
+func TestPagesThatNeverReachTotalCount(t *testing.T) {
+	// A server that answers page 1 whatever is asked never delivers the
+	// 100 it announces: an ERROR, not 50 authorizations judged as if all.
+	src := newFakeSource()
+	src.firstPageOnly["vco-abcd"] = true
+	src.addConnection(region, "vco-abcd", 100)
+	rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":vco-abcd")
+	errs := errorFindings(sink.Findings())
+	if rep.Summary.Error != 1 || len(errs) != 1 || !strings.Contains(errs[0].StatusDetail, "did not end where its TotalCount said") {
+		t.Errorf("findings %+v, want one ERROR saying the list did not end", sink.Findings())
+	}
+	if got := src.azCallsOf("vco-abcd"); got > 4 {
+		t.Errorf("calls = %d, want at most 4 (2 pages + 2 of slack)", got)
+	}
+}
+
 func TestChangesDuringRead(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -748,5 +779,32 @@ func TestScanLogs(t *testing.T) {
 	}
 	if strings.Contains(out, testCreds.AccessKeySecret) || strings.Contains(out, testCreds.SecurityToken) {
 		t.Errorf("logs leak credentials: %s", out)
+	}
+}
+
+func TestThrottledUntilTheDeadline(t *testing.T) {
+	// The API throttles every attempt until the scan's time is up: the
+	// connection was cut short by the deadline, so the scan is incomplete and
+	// the finding says so, naming the last answer.
+	noLeaks(t)
+	src := newFakeSource()
+	src.addConnection(region, "vco-abcd", 1)
+	throttle := &APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
+	src.failWith("vco-abcd", slices.Repeat([]error{throttle}, 1000)...)
+	s := newTestScanner(t, src.factory(), func(o *Options) {
+		o.Retry = Retry{MaxAttempts: 1000, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	rep, sink := runScan(t, s, ctx, region+":vco-abcd")
+	errs := errorFindings(sink.Findings())
+	if rep.Complete || len(errs) != 1 {
+		t.Fatalf("complete=%v, ERROR findings %d; want incomplete with one ERROR", rep.Complete, len(errs))
+	}
+	if d := errs[0].StatusDetail; !strings.Contains(d, "Not scanned before the deadline") || !strings.Contains(d, "Throttling.User") {
+		t.Errorf("detail %q, want the deadline and the last answer", d)
+	}
+	if r := errs[0].Remediation; !strings.Contains(r, "timeout") {
+		t.Errorf("remediation %q, want advice about the timeout", r)
 	}
 }
