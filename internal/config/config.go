@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -98,7 +99,19 @@ type Env func(key string) (string, bool)
 
 // FromEnviron loads the configuration from the process environment.
 func FromEnviron() (*Config, error) {
-	return Load(os.LookupEnv, os.ReadFile)
+	return Load(os.LookupEnv, readAtMost)
+}
+
+// readAtMost reads a file, but no more than one byte past the policy file's
+// size limit: a POLICY_FILE pointing at a device or a huge log is refused as
+// too large instead of being read whole at start-up.
+func readAtMost(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxPolicyFileSize+1))
 }
 
 // Load reads and checks the configuration. A variable set to a non-empty
@@ -252,6 +265,11 @@ func (l *loader) list(variable, v string, re *regexp.Regexp, reason string) []st
 func (l *loader) endpoint(variable, v string) string {
 	u, reason := normalizeEndpoint(v)
 	if reason != "" {
+		if strings.Contains(v, "@") {
+			// user:password@host: the value may hold a secret, which an
+			// error must not repeat.
+			v = ""
+		}
 		l.fail(variable, v, reason)
 	}
 	return u

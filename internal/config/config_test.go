@@ -162,7 +162,7 @@ func TestLoadInvalidValues(t *testing.T) {
 		{EnvSLSEndpoint, "http://localhost.evil.com", []string{`SLS_ENDPOINT: "http://localhost.evil.com": http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); use https://`}},
 		{EnvSLSEndpoint, "ftp://example.com", []string{`SLS_ENDPOINT: "ftp://example.com": must be https://HOST[:PORT] or HOST[:PORT]; the scheme must be https`}},
 		{EnvSLSEndpoint, "https://example.com/logs", []string{`SLS_ENDPOINT: "https://example.com/logs": must be https://HOST[:PORT] or HOST[:PORT]; no path, query or user`}},
-		{EnvSLSEndpoint, "https://user@example.com", []string{`SLS_ENDPOINT: "https://user@example.com": must be https://HOST[:PORT] or HOST[:PORT]; no path, query or user`}},
+		{EnvSLSEndpoint, "https://user:secret@example.com", []string{`SLS_ENDPOINT: must be https://HOST[:PORT] or HOST[:PORT]; no path, query or user`}},
 		{EnvSLSEndpoint, "https://", []string{`SLS_ENDPOINT: "https://": must be https://HOST[:PORT] or HOST[:PORT]; the host is missing`}},
 		{EnvSLSEndpoint, "example.com:0", []string{`SLS_ENDPOINT: "example.com:0": must be https://HOST[:PORT] or HOST[:PORT]; the port must be a number from 1 to 65535`}},
 		{EnvSLSEndpoint, "example.com:65536", []string{`SLS_ENDPOINT: "example.com:65536": must be https://HOST[:PORT] or HOST[:PORT]; the port must be a number from 1 to 65535`}},
@@ -433,5 +433,15 @@ func TestFromEnviron(t *testing.T) {
 	}
 	if len(c.Targets) != 1 || c.Targets[0].String() != "cn-hangzhou:*" || c.ScanConcurrency != 3 {
 		t.Errorf("FromEnviron = %v", c)
+	}
+}
+
+func TestPolicyFileReadIsBounded(t *testing.T) {
+	// A POLICY_FILE pointing at an endless device is refused as too large,
+	// not read until memory runs out.
+	t.Setenv(EnvPolicyFile, "/dev/zero")
+	_, err := FromEnviron()
+	if err == nil || !strings.Contains(err.Error(), "POLICY_FILE") {
+		t.Fatalf("err = %v, want a POLICY_FILE error", err)
 	}
 }
