@@ -128,7 +128,10 @@ func (s *eventServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot build the event", http.StatusInternalServerError)
 		return
 	}
-	ctx, cancel, err := s.cloud.invocation(r.Context(), requestID, s.timeout)
+	// FC does not stop a synchronous invocation when its caller goes away;
+	// neither does serve, or the unread connections would become ERROR
+	// findings "cancelled" in a real logstore.
+	ctx, cancel, err := s.cloud.invocation(context.WithoutCancel(r.Context()), requestID, s.timeout)
 	if err != nil {
 		s.log.Error("invocation context", "request_id", requestID, "error", err.Error())
 		writeInvokeError(w, err)

@@ -113,8 +113,9 @@ func TestRAMPolicy(t *testing.T) {
 				t.Errorf("%s on %q: want acs:%s:REGION:ACCOUNT_ID:…", action, r, service)
 				continue
 			}
-			if service == "log" && r != "acs:log:SLS_REGION:ACCOUNT_ID:project/SLS_PROJECT/logstore/SLS_LOGSTORE" {
-				t.Errorf("%s on %q: want the one logstore", action, r)
+			if service == "log" && r != "acs:log:SLS_REGION:ACCOUNT_ID:project/SLS_PROJECT/logstore/SLS_LOGSTORE" &&
+				r != "acs:log:SLS_REGION:ACCOUNT_ID:project/SLS_PROJECT/logstore/FUNCTION_LOGSTORE" {
+				t.Errorf("%s on %q: want the findings logstore or the function's log", action, r)
 			}
 		}
 	}
@@ -181,15 +182,18 @@ func TestRAMPolicyScript(t *testing.T) {
 				}
 				slices.Sort(regions)
 				if strings.HasPrefix(action, "log:") {
-					want := "acs:log:" + slsRegion + ":" + account + ":project/" + project + "/logstore/" + logstore
-					if !slices.Equal(resources, []string{want}) {
-						t.Errorf("%s on %v, want %s", action, resources, want)
+					want := []string{
+						"acs:log:" + slsRegion + ":" + account + ":project/" + project + "/logstore/" + logstore,
+						"acs:log:" + slsRegion + ":" + account + ":project/" + project + "/logstore/vpnauthz-function-logs",
+					}
+					if !slices.Equal(resources, want) {
+						t.Errorf("%s on %v, want %v", action, resources, want)
 					}
 				} else if !slices.Equal(regions, tc.wantRegions) {
 					t.Errorf("%s in regions %v, want %v", action, regions, tc.wantRegions)
 				}
 			}
-			for _, placeholder := range []string{"ACCOUNT_ID", "SLS_REGION", "SLS_PROJECT", "SLS_LOGSTORE", "REGION"} {
+			for _, placeholder := range []string{"ACCOUNT_ID", "SLS_REGION", "SLS_PROJECT", "SLS_LOGSTORE", "FUNCTION_LOGSTORE", "REGION"} {
 				if strings.Contains(out, placeholder) {
 					t.Errorf("placeholder %s left in:\n%s", placeholder, out)
 				}
