@@ -283,6 +283,16 @@ func TestInvokeLiveUsesTheEnvironment(t *testing.T) {
 		t.Errorf("%d findings delivered to Log Service, want 8", got)
 	}
 
+	t.Run("no account id", func(t *testing.T) {
+		t.Setenv("FC_ACCOUNT_ID", "")
+		for _, args := range [][]string{{"invoke", "--live"}, {"serve", "--live", "--addr", "127.0.0.1:0"}} {
+			code, _, errOut := runCLI(t, args...)
+			if code != 1 || !strings.Contains(errOut, "FC_ACCOUNT_ID") {
+				t.Errorf("%s: exit %d, stderr %q; want 1 asking for FC_ACCOUNT_ID", args[0], code, errOut)
+			}
+		}
+	})
+
 	t.Run("invalid configuration", func(t *testing.T) {
 		t.Setenv("SCAN_TARGETS", "cn-shanghai")
 		code, _, errOut := runCLI(t, "invoke", "--live")

@@ -117,6 +117,20 @@ func openCloud(live bool) (*cloud, error) {
 	return openDemo()
 }
 
+// openScanCloud is openCloud for the commands that scan. A live scan needs
+// the account id: it is the owner of connections without authorizations and
+// of ERROR findings, and so part of their finding_uid, which must come out as
+// the function's does for the same judgement.
+func openScanCloud(live bool) (*cloud, error) {
+	c, err := openCloud(live)
+	if err == nil && c.accountID == "" {
+		c.close()
+		return nil, errors.New("set FC_ACCOUNT_ID to the scanned account's UID: it is the owner (and part of the " +
+			"finding_uid) of findings about connections without authorizations and of ERROR findings")
+	}
+	return c, err
+}
+
 func (c *cloud) close() { c.cleanup() }
 
 // describe says in one line where the commands run.

@@ -37,7 +37,7 @@ TRUSTED_ACCOUNT_IDS, SLS_PROJECT, ... as for the function), the credentials
 from the Alibaba Cloud credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID,
 ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN, a profile or a
 RAM role), the region from FC_REGION or ALIBABA_CLOUD_REGION_ID and the
-account from FC_ACCOUNT_ID (optional).
+account from FC_ACCOUNT_ID (required: it is part of some findings' uid).
 
 Exit status: 0 when the invocation succeeded (FAIL and ERROR findings are
 results, not failures), 1 when it failed or an HTTP event was answered with an
@@ -64,7 +64,7 @@ func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 
-	c, err := openCloud(*live)
+	c, err := openScanCloud(*live)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
 		return exitError

@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "vpnauthz serve: --timeout %v: want a positive duration\n", *timeout)
 		return exitUsage
 	}
-	c, err := openCloud(*live)
+	c, err := openScanCloud(*live)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz serve: %v\n", err)
 		return exitError
