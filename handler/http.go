@@ -329,18 +329,6 @@ func checkContentType(h *map[string]string, body []byte) *httpError {
 	return nil
 }
 
-// truncate cuts a caller's value for logs and messages.
-func truncate(s string) string {
-	if len(s) <= maxQuoted {
-		return s
-	}
-	cut := maxQuoted
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // invalidVariables lists the configuration variables err names, in order,
 // each once.
 func invalidVariables(err error) []string {

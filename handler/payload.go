@@ -205,17 +205,34 @@ const maxQuoted = 80
 
 // quote gives s as a Go-quoted string, cut to maxQuoted bytes.
 func quote(s string) string {
-	if len(s) > maxQuoted {
-		cut := maxQuoted
-		for cut > 0 && !utf8Start(s[cut]) {
-			cut--
-		}
-		return strconv.Quote(s[:cut]) + "…"
+	c, cut := clip(s)
+	if cut {
+		return strconv.Quote(c) + "…"
 	}
-	return strconv.Quote(s)
+	return strconv.Quote(c)
 }
 
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+// truncate cuts a caller's value for logs and messages.
+func truncate(s string) string {
+	c, cut := clip(s)
+	if cut {
+		return c + "…"
+	}
+	return c
+}
+
+// clip cuts s to at most maxQuoted bytes, on a UTF-8 boundary, and says
+// whether it cut.
+func clip(s string) (string, bool) {
+	if len(s) <= maxQuoted {
+		return s, false
+	}
+	cut := maxQuoted
+	for cut > 0 && s[cut]&0xC0 == 0x80 { // not the first byte of a character
+		cut--
+	}
+	return s[:cut], true
+}
 
 // maxListed bounds how many items an error message lists.
 const maxListed = 10

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Exit codes.
@@ -171,4 +172,31 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "vpnauthz", BuildVersion())
 	return exitOK
+}
+
+// handlerFlags are the flags shared by the commands that run the handler,
+// invoke and serve.
+type handlerFlags struct {
+	name    string
+	live    *bool
+	timeout *time.Duration
+	level   *levelFlag
+}
+
+func addHandlerFlags(fs *flag.FlagSet, timeoutHelp string, defaultLevel slog.Level) handlerFlags {
+	return handlerFlags{
+		name:    fs.Name(),
+		live:    fs.Bool("live", false, "run on the account of the environment and credential chain instead of the emulated demo"),
+		timeout: fs.Duration("timeout", 5*time.Minute, timeoutHelp),
+		level:   addLevelFlag(fs, defaultLevel),
+	}
+}
+
+// valid reports the flags' values that parsing cannot catch.
+func (f handlerFlags) valid(stderr io.Writer) bool {
+	if *f.timeout <= 0 {
+		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration\n", f.name, *f.timeout)
+		return false
+	}
+	return true
 }

@@ -269,7 +269,7 @@ func TestInvokeLiveUsesTheEnvironment(t *testing.T) {
 	for k, v := range c.Env() {
 		t.Setenv(k, v)
 	}
-	for k, v := range emulator.DemoEnv(time.Now(), policy) {
+	for k, v := range emulator.DemoEnv(policy) {
 		t.Setenv(k, v)
 	}
 	t.Setenv("SCAN_TARGETS", "cn-shanghai:*")
@@ -405,4 +405,13 @@ func startCommand(t *testing.T, re *regexp.Regexp, args ...string) []string {
 	}
 	t.Fatalf("%v printed no line matching %s; stdout:\n%s\nstderr:\n%s", args, re, stdout, stderr)
 	return nil
+}
+
+func TestNonPositiveTimeoutIsAUsageError(t *testing.T) {
+	for _, cmd := range []string{"invoke", "serve"} {
+		code, _, errOut := runCLI(t, cmd, "--timeout", "0s")
+		if code != 2 || !strings.Contains(errOut, "vpnauthz "+cmd+": --timeout 0s: want a positive duration") {
+			t.Errorf("%s --timeout 0s: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
 }

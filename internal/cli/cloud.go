@@ -53,7 +53,7 @@ func openDemo() (*cloud, error) {
 		return nil, err
 	}
 	env := c.Env()
-	for k, v := range emulator.DemoEnv(now, policyPath) {
+	for k, v := range emulator.DemoEnv(policyPath) {
 		env[k] = v
 	}
 	cfg, cfgErr := config.Load(func(k string) (string, bool) {

@@ -32,7 +32,7 @@ func TestConcurrentInvocationsShareNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := c.Env()
-	for k, v := range emulator.DemoEnv(time.Now(), policy) {
+	for k, v := range emulator.DemoEnv(policy) {
 		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)

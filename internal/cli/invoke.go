@@ -46,17 +46,15 @@ error status, 2 for a bad command line or event file.`
 func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("invoke", "[--event FILE] [--live] [--json] [--timeout D]", invokeDescription)
 	eventPath := fs.String("event", "", "`file` holding the event (default: a timer event with an empty payload)")
-	live := fs.Bool("live", false, "run on the account of the environment and credential chain instead of the emulated demo")
 	asJSON := fs.Bool("json", false, "print the handler's raw response as JSON instead of the table")
-	timeout := fs.Duration("timeout", 5*time.Minute, "the invocation's deadline, like the function's timeout")
-	level := addLevelFlag(fs, slog.LevelWarn)
+	hf := addHandlerFlags(fs, "the invocation's deadline, like the function's timeout", slog.LevelWarn)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "vpnauthz invoke: --timeout %v: want a positive duration\n", *timeout)
+	if !hf.valid(stderr) {
 		return exitUsage
 	}
+	live, timeout, level := hf.live, hf.timeout, hf.level
 	now := time.Now()
 	event, err := readEvent(*eventPath, now)
 	if err != nil {

@@ -51,16 +51,14 @@ const shutdownGrace = 30 * time.Second
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "[--addr HOST:PORT] [--live] [--timeout D]", serveDescription)
 	addr := fs.String("addr", "127.0.0.1:9000", "`address` to listen on (port 0: any free port)")
-	live := fs.Bool("live", false, "run on the account of the environment and credential chain instead of the emulated demo")
-	timeout := fs.Duration("timeout", 5*time.Minute, "each invocation's deadline, like the function's timeout")
-	level := addLevelFlag(fs, slog.LevelInfo)
+	hf := addHandlerFlags(fs, "each invocation's deadline, like the function's timeout", slog.LevelInfo)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "vpnauthz serve: --timeout %v: want a positive duration\n", *timeout)
+	if !hf.valid(stderr) {
 		return exitUsage
 	}
+	live, timeout, level := hf.live, hf.timeout, hf.level
 	c, err := openScanCloud(*live)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz serve: %v\n", err)

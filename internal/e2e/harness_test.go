@@ -98,7 +98,7 @@ func startCloud(t *testing.T, inv *vpcemu.Inventory) *cloud {
 // this cloud, with the demo's policy and scope. No credentials: in Function
 // Compute they come with each invocation.
 func (c *cloud) functionEnv() map[string]string {
-	env := emulator.DemoEnv(c.Now, c.PolicyPath)
+	env := emulator.DemoEnv(c.PolicyPath)
 	for k, v := range c.Env() {
 		if strings.HasPrefix(k, "ALIBABA_CLOUD_") {
 			continue

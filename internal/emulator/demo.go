@@ -84,7 +84,7 @@ func Demo(now time.Time) *vpcemu.Inventory {
 // DemoEnv is the demo's trust policy and scope, as the function's
 // environment: the endpoints and credentials come from Cloud.Env. The values
 // do not depend on the time; the policy file's exception does.
-func DemoEnv(_ time.Time, policyPath string) map[string]string {
+func DemoEnv(policyPath string) map[string]string {
 	return map[string]string{
 		"SCAN_TARGETS": "cn-hangzhou:* cn-shanghai:* " +
 			"ap-southeast-1:" + DemoDenied + " ap-southeast-1:" + DemoOwner,

@@ -281,7 +281,7 @@ func TestDemoConfigurationLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WriteDemoPolicy: %v", err)
 	}
-	env := DemoEnv(now, path)
+	env := DemoEnv(path)
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
 	if err != nil {
 		t.Fatalf("config.Load of the demo: %v", err)
