@@ -124,9 +124,10 @@ func (t *Tracker) link(r Record) {
 }
 
 // Connection records the findings of one connection that was read without
-// error and returns each finding's annotation, in order. Findings of the
-// connection's stored record that are not among them are resolved
-// (authorization_removed); a stored finding now PASS is resolved (passed).
+// error and returns each finding's annotation, in order. A stored finding of
+// the connection now PASS is resolved (passed); one that is not among them is
+// resolved too: authorization_removed when none of the findings names its
+// authorization any more, passed when they do (its rule was disabled).
 //
 // A connection whose read failed is not passed in: nothing of it is
 // resolved. Should findings hold an ERROR all the same, the connection is
@@ -145,6 +146,7 @@ func (t *Tracker) Connection(connectionID string, findings []finding.Finding) []
 		return anns
 	}
 	seen := make(map[string]bool, len(findings))
+	granted := make(map[[2]string]bool) // authorizations the read found
 	failed := false
 	var latest time.Time
 	for i := range findings {
@@ -161,6 +163,9 @@ func (t *Tracker) Connection(connectionID string, findings []finding.Finding) []
 			latest = at
 		}
 		seen[f.FindingUID] = true
+		if f.BindUID != "" || f.BindInstance != "" {
+			granted[[2]string{f.BindUID, f.BindInstance}] = true
+		}
 		anns[i] = t.observe(observation{
 			uid:    f.FindingUID,
 			at:     at,
@@ -183,9 +188,17 @@ func (t *Tracker) Connection(connectionID string, findings []finding.Finding) []
 		latest = t.now
 	}
 	for _, uid := range sortedKeys(t.byConn[connectionID]) {
-		if !seen[uid] {
-			t.observe(observation{uid: uid, at: latest, reason: ReasonAuthorizationRemoved})
+		if seen[uid] {
+			continue
 		}
+		// A finding gone while its authorization is still there is one
+		// whose rule was disabled: nobody revoked anything.
+		r := t.work[uid].rec
+		reason := ReasonAuthorizationRemoved
+		if granted[[2]string{r.BindUID, r.BindInstance}] {
+			reason = ReasonPassed
+		}
+		t.observe(observation{uid: uid, at: latest, reason: reason})
 	}
 	return anns
 }
