@@ -35,7 +35,9 @@ type Options struct {
 	// MaxRowsPerPage bounds the rows of one GetRange answer, whatever the
 	// request's limit; default 5000, the service's.
 	MaxRowsPerPage int
-	Now            func() time.Time
+	// Now is the clock of the data: cell versions and their expiry. Request
+	// dates are judged on the wall clock, which is what clients sign with.
+	Now func() time.Time
 }
 
 // Limits of the service that the emulator enforces.
