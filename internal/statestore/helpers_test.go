@@ -13,6 +13,7 @@ import (
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore/otsprotocol"
+	//lint:ignore SA1019 the SDK's otsprotocol types are generated for this API and lack ProtoReflect
 	"github.com/golang/protobuf/proto"
 
 	"vpnauthz/internal/emulator/cred"

@@ -119,14 +119,14 @@ func TestLoadPaging(t *testing.T) {
 // TestWriteBatches: 450 writes go out as BatchWriteRow requests of 200, 200
 // and 50 rows, and all of them are stored.
 func TestWriteBatches(t *testing.T) {
-	srv, s := setupStore(t, otsemu.Options{})
+	srv, _ := setupStore(t, otsemu.Options{})
 	var recs []lifecycle.Record
 	for i := range 450 {
 		recs = append(recs, record("1234567890123456", "cn-hangzhou", i))
 	}
 	var sizes []int
 	counting := &countingTransport{base: http.DefaultTransport, onBatch: func(rows int) { sizes = append(sizes, rows) }}
-	s = newStore(t, srv, func(o *Options) { o.HTTPClient = &http.Client{Transport: counting} })
+	s := newStore(t, srv, func(o *Options) { o.HTTPClient = &http.Client{Transport: counting} })
 	mustWrite(t, s, creates(recs...))
 	st := srv.Stats()
 	if st.Calls[otsemu.OpBatchWriteRow] != 3 || st.RowsWritten != 450 {
@@ -281,10 +281,10 @@ func TestUnavailableRetried(t *testing.T) {
 // (the connection drops); the retry meets its own write and reports success,
 // not a conflict — else the transition it carries would never be told.
 func TestLostAnswer(t *testing.T) {
-	srv, s := setupStore(t, otsemu.Options{})
+	srv, _ := setupStore(t, otsemu.Options{})
 	r := record("1234567890123456", "cn-hangzhou", 3)
 	drop := &dropFirstAnswer{base: http.DefaultTransport}
-	s = newStore(t, srv, func(o *Options) { o.HTTPClient = &http.Client{Transport: drop} })
+	s := newStore(t, srv, func(o *Options) { o.HTTPClient = &http.Client{Transport: drop} })
 	errs, err := s.Write(context.Background(), creates(r))
 	if err != nil || errs[0] != nil {
 		t.Fatalf("write whose first answer was lost: %v %v, want success", errs, err)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	//lint:ignore SA1019 the SDK's otsprotocol types are generated for this API and lack ProtoReflect
 	"github.com/golang/protobuf/proto"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore/otsprotocol"

@@ -80,9 +80,6 @@ type value struct {
 	s    []byte // string or blob
 }
 
-func strValue(s string) value { return value{kind: vtString, s: []byte(s)} }
-func intValue(i int64) value  { return value{kind: vtInteger, i: i} }
-
 func (v value) checksum(crc byte) byte {
 	switch v.kind {
 	case vtInteger:
