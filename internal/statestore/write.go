@@ -1,0 +1,183 @@
+package statestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
+
+	"vpnauthz/internal/lifecycle"
+)
+
+// Write applies the writes in BatchWriteRow requests of at most MaxBatchRows
+// rows and returns one error per write: nil, an error wrapping
+// lifecycle.ErrConflict when its revision condition did not hold, or why it
+// could not be written. A row that fails with a retryable error is sent again
+// alone with the other such rows of its request, not with the rows already
+// written.
+//
+// The returned error is set only when no write was made and the cause was
+// the whole store (unreachable, credentials refused, table missing, context
+// ended): then every write's error is that error as well.
+func (s *Store) Write(ctx context.Context, writes []lifecycle.Write) ([]error, error) {
+	errs := make([]error, len(writes))
+	writeID := newWriteID()
+	var todo []int
+	seen := map[[3]string]bool{}
+	for i, w := range writes {
+		if err := checkWrite(w); err != nil {
+			errs[i] = fmt.Errorf("state store %s: write %s: %w", s.loc, w.Record.FindingUID, err)
+			continue
+		}
+		k := [3]string{w.Record.AccountID, w.Record.Region, w.Record.FindingUID}
+		if seen[k] {
+			// The service refuses a request changing one row twice; the
+			// second write could not hold anyway, as its revision condition
+			// is on the state before the first.
+			errs[i] = fmt.Errorf("state store %s: write %s: the record is written twice in one call", s.loc, w.Record.FindingUID)
+			continue
+		}
+		seen[k] = true
+		todo = append(todo, i)
+	}
+	var callErrs []error
+	written := false
+	for start := 0; start < len(todo); start += MaxBatchRows {
+		chunk := todo[start:min(start+MaxBatchRows, len(todo))]
+		wrote, err := s.writeChunk(ctx, writes, chunk, errs, writeID)
+		written = written || wrote
+		if err != nil {
+			callErrs = append(callErrs, err)
+			if ctx.Err() != nil || classify(err) == final {
+				// The same cause would refuse every later chunk.
+				for _, i := range todo[start+len(chunk):] {
+					errs[i] = err
+				}
+				break
+			}
+		}
+	}
+	if written || len(callErrs) == 0 {
+		return errs, nil
+	}
+	return errs, errors.Join(callErrs...)
+}
+
+// writeChunk writes rows writes[i] for i in idx with one BatchWriteRow, again
+// for the rows that failed retryably. It returns whether any row was written,
+// and the request error that ended it, if any (then set on the rows left).
+func (s *Store) writeChunk(ctx context.Context, writes []lifecycle.Write, idx []int, errs []error, writeID string) (bool, error) {
+	// inDoubt marks rows a failed attempt may have written: if a later
+	// attempt meets a changed revision, the row is read back to see whose
+	// write it holds.
+	inDoubt := map[int]bool{}
+	wrote := false
+	todo := idx
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return wrote, s.failRows(todo, errs, err)
+		}
+		req := &tablestore.BatchWriteRowRequest{}
+		for _, i := range todo {
+			req.AddRowChange(putChange(s.loc.Table, writes[i], writeID))
+		}
+		s.batchWriteRow.Add(1)
+		resp, err := s.client(ctx).BatchWriteRow(req)
+		if err != nil {
+			o := classify(err)
+			if o == ambiguous {
+				for _, i := range todo {
+					inDoubt[i] = true
+				}
+			}
+			if o == final || attempt >= s.attempts || ctx.Err() != nil || s.pause(ctx, attempt) != nil {
+				return wrote, s.failRows(todo, errs, err)
+			}
+			s.retries.Add(1)
+			continue
+		}
+		results := resp.TableToRowsResult[s.loc.Table]
+		if len(results) != len(todo) {
+			err := fmt.Errorf("BatchWriteRow answered %d row results for %d rows", len(results), len(todo))
+			return wrote, s.failRows(todo, errs, err)
+		}
+		var again []int
+		for j, res := range results {
+			i := todo[j]
+			w := writes[i]
+			if res.IsSucceed {
+				errs[i], wrote = nil, true
+				continue
+			}
+			rowErr := &tablestore.OtsError{Code: res.Error.Code, Message: res.Error.Message}
+			switch o := classifyCode(res.Error.Code, res.Error.Message, 0); {
+			case res.Error.Code == "OTSConditionCheckFail":
+				errs[i] = s.conflict(ctx, w, inDoubt[i], writeID)
+				wrote = wrote || errs[i] == nil
+			case o == final:
+				errs[i] = fmt.Errorf("state store %s: write %s: %w", s.loc, w.Record.FindingUID, rowErr)
+			default:
+				if o == ambiguous {
+					inDoubt[i] = true
+				}
+				errs[i] = fmt.Errorf("state store %s: write %s: %w", s.loc, w.Record.FindingUID, rowErr)
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 || attempt >= s.attempts || s.pause(ctx, attempt) != nil {
+			return wrote, nil
+		}
+		s.retries.Add(1)
+		todo = again
+	}
+}
+
+func (s *Store) failRows(idx []int, errs []error, err error) error {
+	err = fmt.Errorf("state store %s: write: %w", s.loc, err)
+	for _, i := range idx {
+		errs[i] = err
+	}
+	return err
+}
+
+// conflict is the error of a write whose revision condition failed. When an
+// earlier attempt of this call may have written the row, the row is read: if
+// it holds this call's write, the write succeeded and the answer was lost.
+func (s *Store) conflict(ctx context.Context, w lifecycle.Write, inDoubt bool, writeID string) error {
+	r := w.Record
+	conflict := fmt.Errorf("%w: %s in %s/%s, expected revision %d", lifecycle.ErrConflict, r.FindingUID, r.AccountID, r.Region, w.ExpectRevision)
+	if !inDoubt {
+		return conflict
+	}
+	req := &tablestore.GetRowRequest{SingleRowQueryCriteria: &tablestore.SingleRowQueryCriteria{
+		TableName:    s.loc.Table,
+		PrimaryKey:   primaryKey(r.AccountID, r.Region, r.FindingUID),
+		ColumnsToGet: []string{colRevision, colWriteID},
+		MaxVersion:   1,
+	}}
+	var resp *tablestore.GetRowResponse
+	err := s.retry(ctx, func(c *tablestore.TableStoreClient) error {
+		s.getRow.Add(1)
+		var err error
+		resp, err = c.GetRow(req)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("state store %s: write %s: unknown whether it was written (its answer was lost and reading it back failed): %w", s.loc, r.FindingUID, err)
+	}
+	var rev int64
+	var id string
+	for _, c := range resp.Columns {
+		switch c.ColumnName {
+		case colRevision:
+			rev, _ = c.Value.(int64)
+		case colWriteID:
+			id, _ = c.Value.(string)
+		}
+	}
+	if id == writeID && rev == r.Revision {
+		return nil
+	}
+	return conflict
+}
