@@ -86,6 +86,7 @@ type ActionTrailRecord struct {
 	SourceIPAddress     string          `json:"sourceIpAddress,omitempty"`
 	UserAgent           string          `json:"userAgent,omitempty"`
 	UserIdentity        UserIdentity    `json:"userIdentity"`
+	RecipientAccountID  string          `json:"recipientAccountId,omitempty"` // the account whose trail received the event
 	RequestParameters   map[string]any  `json:"requestParameters,omitempty"`
 	ResponseElements    map[string]any  `json:"responseElements,omitempty"` // recorded for some APIs only
 	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`
