@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,16 +37,20 @@ func endpointFor(configured, fromEvent string) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("Log Service trigger event: source.endpoint %s is not a URL", quote(fromEvent))
+		if strings.Contains(raw, "@") {
+			return "", errors.New("log service trigger event: source.endpoint is not a URL")
+		}
+		return "", fmt.Errorf("log service trigger event: source.endpoint %s is not a URL", quote(fromEvent))
 	}
+	shown := quote(u.Redacted()) // never a password an event might carry
 	host := strings.ToLower(u.Hostname())
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("Log Service trigger event: source.endpoint %s: scheme must be http or https", quote(fromEvent))
+		return "", fmt.Errorf("log service trigger event: source.endpoint %s: scheme must be http or https", shown)
 	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-		return "", fmt.Errorf("Log Service trigger event: source.endpoint %s: only a scheme and a host are expected", quote(fromEvent))
-	case !strings.HasSuffix(host, ".aliyuncs.com") || strings.Contains(strings.TrimSuffix(host, ".aliyuncs.com"), "..") || u.Port() != "":
-		return "", fmt.Errorf("Log Service trigger event: source.endpoint %s is not a Log Service endpoint (*.aliyuncs.com)", quote(fromEvent))
+		return "", fmt.Errorf("log service trigger event: source.endpoint %s: only a scheme and a host are expected", shown)
+	case !strings.HasSuffix(host, ".aliyuncs.com") || strings.Contains(host, "..") || u.Port() != "":
+		return "", fmt.Errorf("log service trigger event: source.endpoint %s is not a Log Service endpoint (*.aliyuncs.com)", shown)
 	}
 	return "https://" + host, nil
 }

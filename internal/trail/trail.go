@@ -186,7 +186,7 @@ type source struct {
 // checkEvent names the first missing part of a trigger event.
 func checkEvent(ev *events.SLSEvent) (source, error) {
 	if ev == nil || ev.Source == nil {
-		return source{}, errors.New("Log Service trigger event: source is missing")
+		return source{}, errors.New("log service trigger event: source is missing")
 	}
 	s := ev.Source
 	var src source
@@ -202,15 +202,15 @@ func checkEvent(ev *events.SLSEvent) (source, error) {
 		{"source.endCursor", s.EndCursor, &src.end},
 	} {
 		if f.v == nil || *f.v == "" {
-			return source{}, fmt.Errorf("Log Service trigger event: %s is missing", f.name)
+			return source{}, fmt.Errorf("log service trigger event: %s is missing", f.name)
 		}
 		*f.dst = *f.v
 	}
 	if s.ShardID == nil {
-		return source{}, errors.New("Log Service trigger event: source.shardId is missing")
+		return source{}, errors.New("log service trigger event: source.shardId is missing")
 	}
 	if *s.ShardID < 0 {
-		return source{}, fmt.Errorf("Log Service trigger event: source.shardId %d is negative", *s.ShardID)
+		return source{}, fmt.Errorf("log service trigger event: source.shardId %d is negative", *s.ShardID)
 	}
 	src.shard = *s.ShardID
 	return src, nil
