@@ -3,9 +3,9 @@
 // file). The types are plain data: decoding a trigger and deciding what it
 // means is the handler's job.
 //
-// Timer and HTTP trigger events are the runtime SDK's own types, re-exported
-// here so that the handler, the CLI and the tests name every event from one
-// package. EventBridge deliveries have no SDK type, so CloudEvent and
+// Timer, HTTP and Log Service trigger events are the runtime SDK's own
+// types, re-exported here so that the handler, the CLI and the tests name
+// every event from one package. EventBridge deliveries have no SDK type, so CloudEvent and
 // ActionTrailRecord are defined here.
 package events
 
@@ -31,6 +31,15 @@ type HTTPTriggerRequestContext = fcevents.HTTPTriggerRequestContext
 // HTTPTriggerResponse is the answer to an HTTP trigger request. Body is a
 // string (base64 when IsBase64Encoded).
 type HTTPTriggerResponse = fcevents.HTTPTriggerResponse
+
+// SLSEvent is what a Log Service trigger sends when new logs arrive in a
+// shard of the watched logstore (for vpnauthz, the logstore an ActionTrail
+// trail delivers to): the shard and the cursors around the new log groups.
+// Source.Endpoint is the region's internal endpoint, given as http://.
+type SLSEvent = fcevents.SlsEvent
+
+// SLSSource names the logstore, shard and cursors of an SLSEvent.
+type SLSSource = fcevents.Source
 
 // ScanPayload is the optional JSON of a timer payload and of a POST /scans
 // body. Targets are "REGION:vco-…" or "REGION:*" and must lie inside the
@@ -86,6 +95,7 @@ type ActionTrailRecord struct {
 	SourceIPAddress     string          `json:"sourceIpAddress,omitempty"`
 	UserAgent           string          `json:"userAgent,omitempty"`
 	UserIdentity        UserIdentity    `json:"userIdentity"`
+	RecipientAccountID  string          `json:"recipientAccountId,omitempty"` // the account whose trail received the event
 	RequestParameters   map[string]any  `json:"requestParameters,omitempty"`
 	ResponseElements    map[string]any  `json:"responseElements,omitempty"` // recorded for some APIs only
 	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`

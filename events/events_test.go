@@ -2,9 +2,11 @@ package events
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -44,6 +46,7 @@ func TestEverySampleIsTested(t *testing.T) {
 	for _, s := range cloudEventSamples {
 		known[s.file] = true
 	}
+	known[slsSample] = true
 	for _, f := range files {
 		if !known[f] {
 			t.Errorf("sample %s is not checked by this package's tests", f)
@@ -252,5 +255,42 @@ func TestScanPayloadJSON(t *testing.T) {
 	}
 	if want := `{"targets":["cn-shanghai:*"],"dryRun":true}`; string(got) != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+const slsSample = "sls-trail.json"
+
+// The Log Service trigger sample has the shape of the documented event:
+// every key the SDK type knows, none it does not, cursors as the service
+// writes them (base64 of a number) and the region's internal endpoint.
+func TestSLSSample(t *testing.T) {
+	var ev SLSEvent
+	decodeStrict(t, readSample(t, slsSample), &ev)
+	if ev.CursorTime == nil || ev.JobName == nil || *ev.JobName == "" || ev.TaskID == nil || *ev.TaskID == "" || ev.Parameter == nil {
+		t.Errorf("cursorTime, jobName, taskId and parameter must be set: %+v", ev)
+	}
+	src := ev.Source
+	if src == nil || src.Endpoint == nil || src.ProjectName == nil || src.LogstoreName == nil ||
+		src.ShardID == nil || src.BeginCursor == nil || src.EndCursor == nil {
+		t.Fatalf("source incomplete: %+v", src)
+	}
+	if *src.Endpoint != "http://cn-hangzhou-intranet.log.aliyuncs.com" {
+		t.Errorf("endpoint = %q", *src.Endpoint)
+	}
+	if !strings.HasPrefix(*src.LogstoreName, "actiontrail_") {
+		t.Errorf("logstore %q: a trail names its logstore actiontrail_<trail name>", *src.LogstoreName)
+	}
+	for _, c := range []string{*src.BeginCursor, *src.EndCursor} {
+		raw, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			t.Errorf("cursor %q: %v", c, err)
+			continue
+		}
+		if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
+			t.Errorf("cursor %q does not hold a number: %v", c, err)
+		}
+	}
+	if *src.BeginCursor == *src.EndCursor {
+		t.Error("a trigger fires for new logs: the cursors differ")
 	}
 }

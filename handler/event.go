@@ -5,42 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"vpnauthz/events"
+	"vpnauthz/internal/actiontrail"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/target"
 )
-
-// watched are the API calls whose ActionTrail records trigger a rescan: the
-// ones that create, change or delete an IPsec-VPN connection or its
-// cross-account grant to a transit router.
-var watched = map[string]bool{
-	"GrantInstanceToTransitRouter":       true,
-	"RevokeInstanceFromTransitRouter":    true,
-	"ModifyGrantInstanceToTransitRouter": true,
-	"CreateVpnConnection":                true,
-	"ModifyVpnConnectionAttribute":       true,
-	"DeleteVpnConnection":                true,
-	"CreateVpnAttachment":                true,
-	"ModifyVpnAttachmentAttribute":       true,
-	"DeleteVpnAttachment":                true,
-}
-
-// grants are the CEN calls that may concern any kind of instance; only
-// their VPN variant matters here.
-var grants = map[string]bool{
-	"GrantInstanceToTransitRouter":       true,
-	"RevokeInstanceFromTransitRouter":    true,
-	"ModifyGrantInstanceToTransitRouter": true,
-}
-
-// creates are the calls whose new connection id appears only in the
-// response, when ActionTrail recorded one.
-var creates = map[string]bool{
-	"CreateVpnConnection": true,
-	"CreateVpnAttachment": true,
-}
 
 // Ignored is the answer to an event that needs no scan.
 type Ignored struct {
@@ -74,23 +44,11 @@ func (inv *invocation) event(raw json.RawMessage) (any, error) {
 	}
 	inv.log = inv.log.With("event_name", truncate(rec.EventName))
 
-	if rec.ErrorCode != "" {
-		return inv.ignore("the call failed: " + truncate(rec.ErrorCode))
+	req, ig := actiontrail.Extract(&rec, actiontrail.Origin{Record: "data", Region: ce.AliyunRegionID, RegionAt: "aliyunregionid"})
+	if ig != nil {
+		return inv.ignore(ig.Reason)
 	}
-	if !watched[rec.EventName] {
-		return inv.ignore(fmt.Sprintf("%s does not change a VPN connection or its grants", quote(rec.EventName)))
-	}
-	region, regionFrom := eventRegion(&rec, &ce)
-	if region == "" {
-		return inv.ignore("the event names no region (requestParameters.RegionId, data.acsRegion, aliyunregionid)")
-	}
-	if !target.ValidRegion(region) {
-		return inv.ignore(fmt.Sprintf("invalid region %s in %s", quote(region), regionFrom))
-	}
-	id, reason := connectionID(&rec)
-	if reason != "" {
-		return inv.ignore(reason)
-	}
+	region, id := req.Region, req.ConnectionID
 
 	if len(cfg.Targets) == 0 {
 		// Out of scope, like any connection SCAN_TARGETS does not cover: an
@@ -99,9 +57,6 @@ func (inv *invocation) event(raw json.RawMessage) (any, error) {
 	}
 	var targets []target.Target
 	if id == "" {
-		if !creates[rec.EventName] {
-			return inv.ignore(fmt.Sprintf("%s names no VPN connection", rec.EventName))
-		}
 		// A create whose response was not recorded: the new connection is
 		// somewhere in the region, so rescan what the scope holds there.
 		targets = target.InRegion(cfg.Targets, region)
@@ -154,79 +109,4 @@ func actionTrailRecord(data json.RawMessage) (events.ActionTrailRecord, error) {
 		return rec, errors.New("data.eventName is missing")
 	}
 	return rec, nil
-}
-
-// eventRegion gives the region of the changed connection and where it was
-// found: the API's own RegionId first, then the region ActionTrail recorded,
-// then the region of the event bus.
-func eventRegion(rec *events.ActionTrailRecord, ce *events.CloudEvent) (region, from string) {
-	if v, ok := param(rec.RequestParameters, "RegionId"); ok {
-		return v, "requestParameters.RegionId"
-	}
-	if rec.AcsRegion != "" {
-		return rec.AcsRegion, "data.acsRegion"
-	}
-	if ce.AliyunRegionID != "" {
-		return ce.AliyunRegionID, "aliyunregionid"
-	}
-	return "", ""
-}
-
-// connectionID finds the connection a record names, or says why the record
-// is ignored. An empty id and reason means the record names none.
-func connectionID(rec *events.ActionTrailRecord) (id, ignoreReason string) {
-	if grants[rec.EventName] {
-		// ModifyGrant carries no InstanceType: its vco- prefix decides below.
-		if it, ok := param(rec.RequestParameters, "InstanceType"); ok && !strings.EqualFold(it, "VPN") {
-			return "", fmt.Sprintf("the grant concerns instance type %s, not VPN", quote(it))
-		}
-	}
-	type source struct {
-		m     map[string]any
-		key   string
-		field string
-	}
-	sources := []source{
-		{rec.RequestParameters, "VpnConnectionId", "requestParameters.VpnConnectionId"},
-		{rec.RequestParameters, "InstanceId", "requestParameters.InstanceId"},
-		{rec.RequestParameters, "VpnId", "requestParameters.VpnId"},
-	}
-	if creates[rec.EventName] {
-		sources = append(sources, source{rec.ResponseElements, "VpnConnectionId", "responseElements.VpnConnectionId"})
-	}
-	for _, s := range sources {
-		v, ok := param(s.m, s.key)
-		if !ok {
-			continue
-		}
-		if s.key == "InstanceId" && !strings.HasPrefix(v, "vco-") {
-			return "", fmt.Sprintf("instance %s in %s is not a VPN connection", quote(v), s.field)
-		}
-		if !target.ValidConnectionID(v) {
-			return "", fmt.Sprintf("invalid VPN connection id %s in %s", quote(v), s.field)
-		}
-		return v, ""
-	}
-	return "", ""
-}
-
-// param returns a non-empty value of m as a string. ActionTrail records
-// parameters as strings; a number is taken as written, and any other value
-// is returned in JSON form so that validation rejects it by name.
-func param(m map[string]any, key string) (string, bool) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return "", false
-	}
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case json.Number:
-		s = x.String()
-	default:
-		b, _ := json.Marshal(x)
-		s = string(b)
-	}
-	return s, s != ""
 }

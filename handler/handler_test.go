@@ -30,6 +30,7 @@ func TestSamples(t *testing.T) {
 		"eventbridge-create-without-id.json": {"report", "cn-shanghai:vco-sh0rogue000002 cn-shanghai:vco-sh0stale000001"},
 		"eventbridge-failed-call.json":       {"ignored", ""},
 		"eventbridge-unrelated.json":         {"ignored", ""},
+		"sls-trail.json":                     {"not routed yet", ""},
 	}
 	files, err := filepath.Glob(filepath.Join("..", "events", "*.json"))
 	if err != nil || len(files) == 0 {
@@ -45,6 +46,15 @@ func TestSamples(t *testing.T) {
 			data, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.want == "not routed yet" {
+				// The Log Service trigger of the trail path (internal/trail)
+				// waits for the handler to route it; then it gets a real
+				// expectation here.
+				if _, err := detect(data); err == nil {
+					t.Fatalf("%s is recognised now: give it an expectation", name)
+				}
+				return
 			}
 			kind, err := detect(data)
 			if err != nil {

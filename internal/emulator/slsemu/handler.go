@@ -39,6 +39,8 @@ const (
 	routePutLogs
 	routeIndex
 	routeGetLogs
+	routeShards // ListShards
+	routeShard  // GetCursor, PullLogs
 )
 
 // request is one parsed call.
@@ -72,6 +74,10 @@ func parseRoute(r *http.Request) (kind routeKind, logstore string) {
 		return routeIndex, logstore
 	case len(parts) == 3 && parts[2] == "logs":
 		return routeGetLogs, logstore
+	case len(parts) == 3 && parts[2] == "shards":
+		return routeShards, logstore
+	case len(parts) == 4 && parts[2] == "shards" && r.Method == http.MethodGet:
+		return routeShard, logstore
 	}
 	return routeUnknown, logstore
 }
@@ -130,6 +136,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if reply == nil {
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if b, ok := reply.(*binaryReply); ok {
+		b.write(w)
 		return
 	}
 	out, err := json.Marshal(reply)
@@ -205,6 +215,10 @@ func (s *Server) handle(req *request) (any, *apiError) {
 		return s.getIndex(req.project, req.logstore)
 	case req.kind == routeGetLogs && r.Method == http.MethodPost:
 		return s.getLogs(req)
+	case req.kind == routeShards && r.Method == http.MethodGet:
+		return s.listShards(req)
+	case req.kind == routeShard:
+		return s.readShard(req)
 	}
 	return nil, unsupported(r)
 }

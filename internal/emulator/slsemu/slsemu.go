@@ -1,7 +1,9 @@
 // Package slsemu is an emulated Alibaba Cloud Log Service endpoint. It speaks
 // the wire protocol of the Log Service Go SDK: virtual-host projects, v1 and v4
 // request signatures, lz4/zstd/deflate/raw protobuf PutLogs bodies, the admin
-// calls a deployment needs (projects, logstores, indexes) and a small GetLogs.
+// calls a deployment needs (projects, logstores, indexes), a small GetLogs and
+// the shard read path a Log Service trigger uses (ListShards, GetCursor,
+// PullLogs; see pull.go).
 // Faults (latency, busy, quota, scripted errors, a dead endpoint) can be
 // switched on while it serves.
 package slsemu
@@ -67,6 +69,7 @@ type Server struct {
 	quotaUntil time.Time
 	failNext   []apiError
 	stats      Stats
+	pull       pullState // shards, cursors and PullLogs faults (pull.go)
 
 	netMu     sync.Mutex // serialises SetDown and Close
 	addr      string
