@@ -36,7 +36,7 @@ export VPNAUTHZ_FAILURE_DESTINATION=${VPNAUTHZ_FAILURE_DESTINATION:-}
 export TRUSTED_ACCOUNT_IDS=${TRUSTED_ACCOUNT_IDS:-} TRUSTED_CEN_IDS=${TRUSTED_CEN_IDS:-}
 export MAX_AUTHORIZATION_AGE_DAYS=${MAX_AUTHORIZATION_AGE_DAYS:-}
 export VPC_API_RATE=${VPC_API_RATE:-} SCAN_CONCURRENCY=${SCAN_CONCURRENCY:-}
-export HTTP_AUTH_TOKEN=${HTTP_AUTH_TOKEN:-} POLICY_FILE= SLS_ENDPOINT=${SLS_ENDPOINT:-}
+export HTTP_AUTH_TOKEN=${HTTP_AUTH_TOKEN:-} POLICY_FILE='' SLS_ENDPOINT=${SLS_ENDPOINT:-}
 # Organisations, fan-out and state: empty keeps the one-account, stateless
 # behaviour; the function applies its own defaults to what is empty.
 export ACCOUNTS=${ACCOUNTS:-} ACCOUNTS_EXCLUDE=${ACCOUNTS_EXCLUDE:-}
@@ -51,7 +51,7 @@ export TRAIL_PROJECT=${TRAIL_PROJECT:-}
 if [ -n "$TRAIL_PROJECT" ]; then
   export TRAIL_LOGSTORE=${TRAIL_LOGSTORE:-actiontrail_${TRAIL_NAME:-vpnauthz-trail}}
 else
-  export TRAIL_LOGSTORE=
+  export TRAIL_LOGSTORE=''
 fi
 
 # The template to deploy: s.yaml without what is not configured.
