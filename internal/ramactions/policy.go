@@ -37,7 +37,7 @@ type Config struct {
 
 	TrailProject  string // TRAIL_PROJECT
 	TrailLogstore string // TRAIL_LOGSTORE, default actiontrail_TRAIL_NAME
-	TrailRegion   string // TRAIL_REGION, default the function's region
+	TrailRegion   string // the function's region: a Log Service trigger reads a project of its own region
 }
 
 // Defaults of the settings ConfigFromEnv fills in.
@@ -95,7 +95,7 @@ func ConfigFromEnv(args []string, getenv func(string) string) (Config, error) {
 		TrailProject:        or("TRAIL_PROJECT", ""),
 	}
 	c.StateRegion = or("VPNAUTHZ_STATE_REGION", c.FunctionRegion)
-	c.TrailRegion = or("TRAIL_REGION", c.FunctionRegion)
+	c.TrailRegion = c.FunctionRegion
 	if c.TrailProject != "" {
 		c.TrailLogstore = or("TRAIL_LOGSTORE", "actiontrail_"+or("TRAIL_NAME", DefaultTrailName))
 	} else if v := or("TRAIL_LOGSTORE", ""); v != "" {
@@ -370,7 +370,6 @@ func (c Config) validate() error {
 	if c.TrailProject != "" {
 		check(reProject.MatchString(c.TrailProject), "TRAIL_PROJECT: not an SLS project name: %q", c.TrailProject)
 		check(reLogstore.MatchString(c.TrailLogstore), "TRAIL_LOGSTORE: not an SLS logstore name: %q", c.TrailLogstore)
-		check(reRegion.MatchString(c.TrailRegion), "TRAIL_REGION: not a region id: %q", c.TrailRegion)
 	}
 	return errors.Join(errs...)
 }

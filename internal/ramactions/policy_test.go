@@ -120,7 +120,7 @@ func TestFunctionPolicyByFeature(t *testing.T) {
 		{name: "trail with the default logstore", env: map[string]string{"TRAIL_PROJECT": "org-audit"},
 			features: []Feature{Scan, Findings, Trail},
 			want:     map[string]string{"log:GetCursorOrData": "acs:log:cn-hangzhou:" + acct + ":project/org-audit/logstore/actiontrail_vpnauthz-trail"}},
-		{name: "trail with its own names", env: map[string]string{"TRAIL_PROJECT": "org-audit", "TRAIL_LOGSTORE": "trail_logs", "TRAIL_REGION": "cn-shanghai"},
+		{name: "trail with its own names", env: map[string]string{"TRAIL_PROJECT": "org-audit", "TRAIL_LOGSTORE": "trail_logs", "VPNAUTHZ_REGION": "cn-shanghai"},
 			features: []Feature{Scan, Findings, Trail},
 			want:     map[string]string{"log:GetCursorOrData": "acs:log:cn-shanghai:" + acct + ":project/org-audit/logstore/trail_logs"}},
 		{name: "everything", env: map[string]string{"VPNAUTHZ_FAILURE_DESTINATION": queue, "ACCOUNTS": "resource-directory",
