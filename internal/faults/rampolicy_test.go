@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/ramactions"
 )
 
 // ramPolicy is a RAM policy document as the function's policy may write
@@ -27,13 +28,6 @@ type ramPolicy struct {
 		Action    []string
 		Resource  []string
 	}
-}
-
-// callActions maps each call the function makes to its RAM action.
-var callActions = map[string]string{
-	"DescribeVpnConnections":                "vpc:DescribeVpnConnections",
-	"DescribeVpnCrossAccountAuthorizations": "vpc:DescribeVpnCrossAccountAuthorizations",
-	"PutLogs":                               "log:PostLogStoreLogs",
 }
 
 func parsePolicy(t *testing.T, data []byte) ramPolicy {
@@ -72,15 +66,30 @@ func actionsOf(t *testing.T, p ramPolicy) map[string][]string {
 	return out
 }
 
-// TestRAMPolicy: the policy grants exactly the calls a scan makes (taken
-// from what the emulated services saw during a scan of every kind of
-// target), with every resource in the one account and the findings' logstore.
+// TestRAMPolicy: the function role's policy for a first deployment grants
+// exactly the calls a scan makes (taken from what the emulated services saw
+// during a scan of every kind of target, mapped to RAM actions through the
+// one table in internal/ramactions), with every resource in the one account
+// and the findings' logstore.
 func TestRAMPolicy(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "scripts", "ram-policy.json"))
+	cfg, err := ramactions.ConfigFromEnv([]string{"1234567890123456", "cn-hangzhou", "vpn-audit", "vpnauthz-findings"},
+		func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	granted := actionsOf(t, parsePolicy(t, data))
+	doc, err := ramactions.FunctionPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := actionsOf(t, parsePolicy(t, doc.JSON()))
+
+	// The RAM action of each API, from the table.
+	actionOf := map[string]string{}
+	for _, a := range ramactions.Table {
+		for _, api := range a.APIs {
+			actionOf[api] = a.RAM
+		}
+	}
 
 	// The calls a full scan makes, wildcard and explicit targets, findings
 	// and summary delivered.
@@ -92,30 +101,24 @@ func TestRAMPolicy(t *testing.T) {
 	}
 	made := map[string]bool{}
 	for key := range cloud.VPC.Stats().ByKey {
-		a, ok := callActions[key.Action]
+		a, ok := actionOf[key.Action]
 		if !ok {
-			t.Errorf("the scan called %s, which the policy does not know", key.Action)
+			t.Errorf("the scan called %s, which the RAM action table does not list", key.Action)
 		}
 		made[a] = true
 	}
 	if cloud.SLS.Stats().PutLogsOK > 0 {
-		made[callActions["PutLogs"]] = true
+		made[actionOf["PutLogs"]] = true
 	}
 	if got, want := slices.Sorted(maps.Keys(granted)), slices.Sorted(maps.Keys(made)); !slices.Equal(got, want) {
 		t.Errorf("policy grants %v; the function calls %v", got, want)
 	}
-
 	for action, resources := range granted {
 		for _, r := range resources {
 			service, _, _ := strings.Cut(action, ":")
 			parts := strings.SplitN(r, ":", 5)
-			if len(parts) != 5 || parts[0] != "acs" || parts[1] != service || parts[3] != "ACCOUNT_ID" {
-				t.Errorf("%s on %q: want acs:%s:REGION:ACCOUNT_ID:…", action, r, service)
-				continue
-			}
-			if service == "log" && r != "acs:log:SLS_REGION:ACCOUNT_ID:project/SLS_PROJECT/logstore/SLS_LOGSTORE" &&
-				r != "acs:log:SLS_REGION:ACCOUNT_ID:project/SLS_PROJECT/logstore/FUNCTION_LOGSTORE" {
-				t.Errorf("%s on %q: want the findings logstore or the function's log", action, r)
+			if len(parts) != 5 || parts[0] != "acs" || parts[1] != service || parts[3] != "1234567890123456" {
+				t.Errorf("%s on %q: want acs:%s:REGION:1234567890123456:…", action, r, service)
 			}
 		}
 	}
@@ -130,14 +133,20 @@ func TestRAMPolicyScript(t *testing.T) {
 		t.Fatal("bash is needed to run scripts/ram-policy.sh")
 	}
 	script := filepath.Join("..", "..", "scripts", "ram-policy.sh")
-	template, err := os.ReadFile(filepath.Join("..", "..", "scripts", "ram-policy.json"))
-	if err != nil {
-		t.Fatal(err)
+	wantActions := []string{"log:PostLogStoreLogs", "vpc:DescribeVpnConnections", "vpc:DescribeVpnCrossAccountAuthorizations"}
+	// No feature of the environment this test runs in reaches the script.
+	var baseEnv []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "VPNAUTHZ_") && !strings.HasPrefix(k, "ACCOUNTS") && !strings.HasPrefix(k, "TRAIL_") &&
+			!slices.Contains([]string{"STATE_STORE", "MEMBER_ROLE_NAME", "FANOUT_ACCOUNTS_PER_INVOCATION"}, k) {
+			baseEnv = append(baseEnv, kv)
+		}
 	}
-	wantActions := slices.Sorted(maps.Keys(actionsOf(t, parsePolicy(t, template))))
-	run := func(args ...string) (stdout, stderr string, code int) {
+	run := func(env []string, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
 		cmd := exec.Command(bash, append([]string{script}, args...)...)
+		cmd.Env = append(slices.Clone(baseEnv), env...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
@@ -161,7 +170,7 @@ func TestRAMPolicyScript(t *testing.T) {
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := run(tc.args...)
+			out, errOut, code := run(nil, tc.args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -201,28 +210,34 @@ func TestRAMPolicyScript(t *testing.T) {
 		})
 	}
 
+	// A feature turned on in the environment reaches the policy.
+	t.Run("trail from the environment", func(t *testing.T) {
+		out, errOut, code := run([]string{"TRAIL_PROJECT=org-audit"}, "1234567890123456", "cn-hangzhou", "vpn-audit", "vpnauthz-findings")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		got := actionsOf(t, parsePolicy(t, []byte(out)))["log:GetCursorOrData"]
+		if want := []string{"acs:log:cn-hangzhou:1234567890123456:project/org-audit/logstore/actiontrail_vpnauthz-trail"}; !slices.Equal(got, want) {
+			t.Errorf("log:GetCursorOrData on %v, want %v", got, want)
+		}
+	})
+
+	// Every refusal is tested in internal/ramactions; these show that the
+	// script passes them on as a failed exit with a reason and no policy.
 	bad := []struct {
 		name string
+		env  []string
 		args []string
 	}{
-		{"no argument", nil},
-		{"three arguments", []string{"1234567890123456", "cn-hangzhou", "vpn-audit"}},
-		{"account not digits", []string{"12345x", "cn-hangzhou", "vpn-audit", "findings"}},
-		{"account wildcard", []string{"*", "cn-hangzhou", "vpn-audit", "findings"}},
-		{"SLS region with a dot", []string{"1234567890123456", "cn-hangzhou.evil", "vpn-audit", "findings"}},
-		{"SLS region wildcard", []string{"1234567890123456", "*", "vpn-audit", "findings"}},
-		{"region with a quote", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "findings", `cn-shanghai"],"Action":["*`}},
-		{"region wildcard", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "findings", "*"}},
-		{"project upper case", []string{"1234567890123456", "cn-hangzhou", "VPN-audit", "findings"}},
-		{"project wildcard", []string{"1234567890123456", "cn-hangzhou", "*", "findings"}},
-		{"logstore with a quote", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", `find"ings`}},
-		{"logstore wildcard", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "*"}},
-		{"logstore path", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "a/../b"}},
-		{"empty logstore", []string{"1234567890123456", "cn-hangzhou", "vpn-audit", ""}},
+		{"no argument", nil, nil},
+		{"region with a quote", nil, []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "findings", `cn-shanghai"],"Action":["*`}},
+		{"logstore wildcard", nil, []string{"1234567890123456", "cn-hangzhou", "vpn-audit", "*"}},
+		{"destination wildcard", []string{"VPNAUTHZ_FAILURE_DESTINATION=acs:mns:cn-hangzhou:1234567890123456:/queues/*/messages"},
+			[]string{"1234567890123456", "cn-hangzhou", "vpn-audit", "findings"}},
 	}
 	for _, tc := range bad {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
-			out, errOut, code := run(tc.args...)
+			out, errOut, code := run(tc.env, tc.args...)
 			if code == 0 || out != "" || errOut == "" {
 				t.Errorf("exit %d, stdout %q, stderr %q: want a non-zero exit, a reason and no policy", code, out, errOut)
 			}
