@@ -168,7 +168,7 @@ func TestTimerScannerRefuses(t *testing.T) {
 
 // checkNoFindingsKey checks that an asynchronous answer is the report
 // without its findings list.
-func checkNoFindingsKey(t testing.TB, resp any) {
+func checkNoFindingsKey(t testing.TB, resp Result) {
 	t.Helper()
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(mustJSON(t, resp), &top); err != nil {
