@@ -12,24 +12,18 @@ import (
 	"vpnauthz/internal/target"
 )
 
-// Ignored is the answer to an event that needs no scan.
-type Ignored struct {
-	Ignored bool   `json:"ignored"`
-	Reason  string `json:"reason"`
-}
-
-func (inv *invocation) ignore(reason string) (any, error) {
+func (inv *invocation) ignore(reason string) (Result, error) {
 	inv.log.Info("event ignored", "reason", reason)
-	return Ignored{Ignored: true, Reason: reason}, nil
+	return &Ignored{Ignored: true, Reason: reason}, nil
 }
 
 // event rescans the connection an ActionTrail record names. The record is a
 // hint, not the truth: the scan reads the connection's current state. A
 // DeleteVpnConnection is scanned too: the ERROR finding saying the
 // connection no longer exists is the record that it went.
-func (inv *invocation) event(raw json.RawMessage) (any, error) {
+func (inv *invocation) event(raw json.RawMessage) (Result, error) {
 	var ce events.CloudEvent
-	if err := json.Unmarshal(raw, &ce); err != nil {
+	if err := decodeJSON(raw, &ce); err != nil {
 		return nil, invokeError(ErrInvalidEvent, "CloudEvent: %s", describeJSONError("the CloudEvent", err))
 	}
 	inv.log = inv.log.With("event_id", truncate(ce.ID), "event_type", truncate(ce.Type))
@@ -86,7 +80,7 @@ func actionTrailRecord(data json.RawMessage) (events.ActionTrailRecord, error) {
 	}
 	if d[0] == '"' {
 		var s string
-		if err := json.Unmarshal(d, &s); err != nil {
+		if err := decodeJSON(d, &s); err != nil {
 			return rec, errors.New(describeJSONError("data", err))
 		}
 		d = bytes.TrimSpace([]byte(s))

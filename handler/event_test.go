@@ -156,7 +156,7 @@ func TestEventIgnored(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ig, ok := resp.(Ignored)
+			ig, ok := resp.(*Ignored)
 			if !ok {
 				t.Fatalf("response = %T %+v, want Ignored", resp, resp)
 			}
@@ -216,7 +216,7 @@ func TestEventWithoutScope(t *testing.T) {
 	// ignored, not an error FC would retry and dead-letter.
 	r := newRig(t, func(o *Options) { o.Config.Targets = nil })
 	resp, err := r.invoke(t, variant(t, "eventbridge-grant.json", nil))
-	if ig, ok := resp.(Ignored); !ok || err != nil || !strings.Contains(ig.Reason, "SCAN_TARGETS is empty") {
+	if ig, ok := resp.(*Ignored); !ok || err != nil || !strings.Contains(ig.Reason, "SCAN_TARGETS is empty") {
 		t.Errorf("got %v, %v; want ignored because SCAN_TARGETS is empty", resp, err)
 	}
 	if len(r.scanner.calls()) != 0 {
@@ -225,7 +225,7 @@ func TestEventWithoutScope(t *testing.T) {
 
 	// What needs no scan is still answered.
 	resp, err = r.invoke(t, variant(t, "eventbridge-unrelated.json", nil))
-	if _, ok := resp.(Ignored); !ok || err != nil {
+	if _, ok := resp.(*Ignored); !ok || err != nil {
 		t.Errorf("got %v, %v", resp, err)
 	}
 }

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -9,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"vpnauthz/events"
 )
 
 // quietRig is a rig whose logs go nowhere: fuzzing makes millions of them.
@@ -20,7 +19,7 @@ func quietRig(t testing.TB) *rig {
 }
 
 // noLeak checks that no secret of the test context is in the answer.
-func noLeak(t *testing.T, resp any, err error) {
+func noLeak(t *testing.T, resp Result, err error) {
 	t.Helper()
 	out, _ := json.Marshal(resp)
 	text := string(out)
@@ -64,10 +63,10 @@ func FuzzInvoke(f *testing.F) {
 	}
 	r := quietRig(f)
 	f.Fuzz(func(t *testing.T, event []byte) {
-		resp, err := r.h.Invoke(testContext(), event)
+		resp, err := r.h.Handle(context.Background(), testInvocation(), event)
 		checkResult(t, resp, err)
 		noLeak(t, resp, err)
-		if v, ok := resp.(events.HTTPTriggerResponse); ok && !httpStatuses[v.StatusCode] {
+		if v, ok := resp.(*HTTPResult); ok && !httpStatuses[v.StatusCode] {
 			t.Fatalf("status %d", v.StatusCode)
 		}
 	})
@@ -90,13 +89,13 @@ func FuzzHTTPBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string, isBase64 bool, contentType string) {
 		ev := httpReq{method: "POST", path: "/scans", body: body, base64: isBase64,
 			headers: map[string]string{"Authorization": "Bearer " + testBearer, "Content-Type": contentType}}.event(t)
-		resp, err := r.h.Invoke(testContext(), ev)
+		resp, err := r.h.Handle(context.Background(), testInvocation(), ev)
 		if err != nil {
 			t.Fatalf("invocation error for a request problem: %v", err)
 		}
 		checkResult(t, resp, err)
 		noLeak(t, resp, err)
-		v, ok := resp.(events.HTTPTriggerResponse)
+		v, ok := resp.(*HTTPResult)
 		if !ok {
 			t.Fatalf("response %T", resp)
 		}
@@ -104,7 +103,7 @@ func FuzzHTTPBody(f *testing.F) {
 		case 200:
 			scanReport(t, v.Body)
 		case 400, 403, 413, 415:
-			var e errorBody
+			var e ErrorBody
 			if json.Unmarshal([]byte(v.Body), &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
 				t.Fatalf("error body %s", v.Body)
 			}

@@ -26,9 +26,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
-	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
-
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/scan"
 )
@@ -57,6 +54,7 @@ type Options struct {
 // Handler serves invocations. It is safe for concurrent use.
 type Handler struct {
 	opts Options
+	http *httpServer
 }
 
 // New returns a Handler, filling in the defaults of unset options.
@@ -70,13 +68,35 @@ func New(opts Options) *Handler {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	return &Handler{opts: opts}
+	h := &Handler{opts: opts}
+	h.http = newHTTPServer(h)
+	return h
 }
 
 func randomScanID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails: crypto/rand aborts the program instead
 	return hex.EncodeToString(b[:])
+}
+
+// Invocation is what the platform says about one invocation besides its
+// event: who runs it and where. Function Compute passes these in its
+// invocation context; the command line makes them up.
+type Invocation struct {
+	RequestID   string
+	Region      string // the function's region: where findings go
+	AccountID   string // the function's account
+	Credentials scan.Credentials
+	// Trigger, when set, is recorded as the scan's trigger instead of the
+	// kind of the event: the command line's own default event is "cli", so
+	// that a person trying something is told apart from a schedule.
+	Trigger string
+	// DryRun scans and reports without delivering anything, whatever the
+	// event asks.
+	DryRun bool
+	// Collect keeps a timer or EventBridge scan's findings for the caller,
+	// in ScanResult.Findings (an HTTP answer always carries them).
+	Collect bool
 }
 
 // Error types of invocation errors, shown by FC as the errorType of a failed
@@ -90,9 +110,18 @@ const (
 	ErrScanFailed           = "ScanFailed"           // the scanner refused the request
 )
 
-// invokeError is an invocation error FC reports with our own errorType.
+// Error is a failed invocation: Type is one of the Err* constants, what FC
+// shows as the errorType, and Message says what went wrong.
+type Error struct {
+	Type    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// invokeError is an invocation error with our own errorType.
 func invokeError(typ, format string, args ...any) error {
-	return messages.InvokeResponse_Error{Type: typ, Message: fmt.Sprintf(format, args...)}
+	return &Error{Type: typ, Message: fmt.Sprintf(format, args...)}
 }
 
 // Trigger kinds, as recognised from the event's keys.
@@ -104,40 +133,26 @@ const (
 
 // invocation is the state of one invocation; it is never shared.
 type invocation struct {
-	h         *Handler
-	ctx       context.Context
-	requestID string
-	region    string
-	accountID string
-	creds     scan.Credentials
-	scanID    string
-	log       *slog.Logger
+	h   *Handler
+	ctx context.Context
+	Invocation
+	scanID string
+	log    *slog.Logger
+	// abortErr is the invocation error an HTTP request ended with.
+	abortErr error
 }
 
-// Invoke handles one invocation; it is what fc.Start runs. The answer is a
-// scan report, an ignored-event result or an HTTP trigger response; the
-// error, when not nil, is a messages.InvokeResponse_Error.
-func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error) {
-	fc, ok := fccontext.FromContext(ctx)
-	if !ok || fc == nil {
-		h.opts.Logger.Error("invocation without an FC context")
-		return nil, invokeError(ErrInvalidContext, "the invocation carries no Function Compute context (request id, region, credentials)")
-	}
-	inv := &invocation{
-		h:         h,
-		ctx:       ctx,
-		requestID: fc.RequestID,
-		region:    fc.Region,
-		accountID: fc.AccountId,
-		creds: scan.Credentials{
-			AccessKeyID:     fc.Credentials.AccessKeyId,
-			AccessKeySecret: fc.Credentials.AccessKeySecret,
-			SecurityToken:   fc.Credentials.SecurityToken,
-		},
-		scanID: h.opts.NewScanID(),
-	}
-	inv.log = h.opts.Logger.With("request_id", inv.requestID, "scan_id", inv.scanID)
+func (h *Handler) begin(ctx context.Context, in Invocation) *invocation {
+	inv := &invocation{h: h, ctx: ctx, Invocation: in, scanID: h.opts.NewScanID()}
+	inv.log = h.opts.Logger.With("request_id", in.RequestID, "scan_id", inv.scanID)
+	return inv
+}
 
+// Handle answers one invocation. The result is a *ScanResult (timer and
+// EventBridge), an *HTTPResult (HTTP trigger) or an *Ignored (an event that
+// needs no scan); the error, when not nil, is an *Error.
+func (h *Handler) Handle(ctx context.Context, in Invocation, event json.RawMessage) (Result, error) {
+	inv := h.begin(ctx, in)
 	kind, err := detect(event)
 	if err != nil {
 		inv.log.Error("unrecognised event", "error", err.Error())
@@ -148,7 +163,7 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error
 	case kindTimer:
 		return inv.timer(event)
 	case kindHTTP:
-		return inv.http(event)
+		return inv.httpEvent(event)
 	default:
 		return inv.event(event)
 	}
@@ -157,7 +172,7 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error
 // detect tells the trigger from the event's top-level keys.
 func detect(event []byte) (string, error) {
 	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(event, &keys); err != nil {
+	if err := decodeJSON(event, &keys); err != nil {
 		return "", errors.New(describeJSONError("the event", err))
 	}
 	_, triggerTime := keys["triggerTime"]
@@ -197,7 +212,7 @@ func (inv *invocation) config() (*config.Config, error) {
 
 // credentials checks that the invocation can sign API calls at all.
 func (inv *invocation) credentials() error {
-	if inv.creds.AccessKeyID == "" || inv.creds.AccessKeySecret == "" {
+	if inv.Credentials.AccessKeyID == "" || inv.Credentials.AccessKeySecret == "" {
 		inv.log.Error("invocation context carries no credentials")
 		return invokeError(ErrInvalidContext, "the invocation context carries no credentials: give the function a role and let FC pass its credentials to invocations")
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"vpnauthz/events"
 	"vpnauthz/internal/scan"
 )
 
@@ -70,11 +69,11 @@ func TestSamples(t *testing.T) {
 			}
 			var got string
 			switch v := resp.(type) {
-			case scan.Report:
+			case *ScanResult:
 				got = "report"
-			case Ignored:
+			case *Ignored:
 				got = "ignored"
-			case events.HTTPTriggerResponse:
+			case *HTTPResult:
 				got = "http " + itoa(v.StatusCode)
 			default:
 				t.Fatalf("response %T", resp)
@@ -152,20 +151,18 @@ func variantFile(t testing.TB, name string) []byte {
 func TestInvocationContext(t *testing.T) {
 	cases := []struct {
 		name  string
-		ctx   context.Context
+		inv   Invocation
 		event string
 	}{
-		{"no FC context", context.Background(), "timer.json"},
-		{"no FC context for health", context.Background(), "http-get-health.json"},
-		{"no credentials: timer", fcContext("", "", "", "r1"), "timer.json"},
-		{"no credentials: event", fcContext("", "", "", "r1"), "eventbridge-grant.json"},
-		{"no credentials: HTTP scan", fcContext("", "", "", "r1"), "http-post-scans.json"},
-		{"no secret", fcContext(testKeyID, "", testToken, "r1"), "timer.json"},
+		{"no credentials: timer", invocationAs("", "", "", "r1"), "timer.json"},
+		{"no credentials: event", invocationAs("", "", "", "r1"), "eventbridge-grant.json"},
+		{"no credentials: HTTP scan", invocationAs("", "", "", "r1"), "http-post-scans.json"},
+		{"no secret", invocationAs(testKeyID, "", testToken, "r1"), "timer.json"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, nil)
-			resp, err := r.h.Invoke(tc.ctx, variantFile(t, tc.event))
+			resp, err := r.h.Handle(context.Background(), tc.inv, variantFile(t, tc.event))
 			checkResult(t, resp, err)
 			wantInvokeError(t, err, ErrInvalidContext)
 			if len(r.scanner.calls()) != 0 {
@@ -175,9 +172,9 @@ func TestInvocationContext(t *testing.T) {
 	}
 	t.Run("health needs no credentials", func(t *testing.T) {
 		r := newRig(t, nil)
-		resp, err := r.h.Invoke(fcContext("", "", "", "r1"), variantFile(t, "http-get-health.json"))
+		resp, err := r.h.Handle(context.Background(), invocationAs("", "", "", "r1"), variantFile(t, "http-get-health.json"))
 		checkResult(t, resp, err)
-		if v, ok := resp.(events.HTTPTriggerResponse); !ok || v.StatusCode != 200 {
+		if v, ok := resp.(*HTTPResult); !ok || v.StatusCode != 200 {
 			t.Errorf("got %+v, %v", resp, err)
 		}
 	})
@@ -208,14 +205,14 @@ func TestConcurrentInvocationsKeepTheirCredentials(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, c := range calls {
 		wg.Go(func() {
-			ctx := fcContext(c.keyID, c.secret, c.token, "req-"+c.keyID)
+			inv := invocationAs(c.keyID, c.secret, c.token, "req-"+c.keyID)
 			var ev []byte
 			if c.kind == "timer" {
 				ev = timerEvent(t, `{"targets":["`+c.target+`"]}`)
 			} else {
 				ev = httpReq{method: "POST", path: "/scans", headers: authJSON(), body: `{"targets":["` + c.target + `"]}`}.event(t)
 			}
-			resp, err := r.h.Invoke(ctx, ev)
+			resp, err := r.h.Handle(context.Background(), inv, ev)
 			if err != nil {
 				t.Errorf("%s: %v", c.kind, err)
 			}
@@ -278,8 +275,27 @@ func TestDefaults(t *testing.T) {
 	if len(a) != 32 || strings.Trim(a, "0123456789abcdef") != "" || a == b {
 		t.Errorf("scan ids %q %q: want 32 random hex digits", a, b)
 	}
-	resp, err := h.Invoke(testContext(), variantFile(t, "http-get-health.json"))
-	if v, ok := resp.(events.HTTPTriggerResponse); err != nil || !ok || v.Body != `{"status":"ok","version":"dev"}` {
+	resp, err := h.Handle(context.Background(), testInvocation(), variantFile(t, "http-get-health.json"))
+	if v, ok := resp.(*HTTPResult); err != nil || !ok || v.Body != `{"status":"ok","version":"dev"}` {
 		t.Errorf("got %+v, %v", resp, err)
+	}
+}
+
+func TestJSONProblemsAreToldByType(t *testing.T) {
+	cases := []struct {
+		event string
+		want  string
+	}{
+		{"", "the event is empty"},
+		{"  \n", "the event is empty"},
+		{`{"triggerTime":`, "the event is truncated JSON"},
+		{`{"triggerTime":tru`, "the event is truncated JSON"},
+		{`{"triggerTime":1x}`, "the event is not valid JSON: invalid character 'x'"},
+		{`{"triggerTime":1} {}`, "the event has unexpected data after the JSON object"},
+		{`[1]`, "the event must be an object, got a list"},
+	}
+	for _, tc := range cases {
+		_, err := newRig(t, nil).invoke(t, []byte(tc.event))
+		wantInvokeError(t, err, ErrInvalidEvent, tc.want)
 	}
 }

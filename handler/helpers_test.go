@@ -12,10 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
-	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
-
-	"vpnauthz/events"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
@@ -186,25 +182,25 @@ func newRig(t testing.TB, change func(*Options)) *rig {
 	return r
 }
 
-func fcContext(keyID, secret, token, requestID string) context.Context {
-	return fccontext.NewContext(context.Background(), &fccontext.FcContext{
+func invocationAs(keyID, secret, token, requestID string) Invocation {
+	return Invocation{
 		RequestID:   requestID,
-		Credentials: fccontext.Credentials{AccessKeyId: keyID, AccessKeySecret: secret, SecurityToken: token},
+		Credentials: scan.Credentials{AccessKeyID: keyID, AccessKeySecret: secret, SecurityToken: token},
 		Region:      testRegion,
-		AccountId:   testAccount,
-	})
+		AccountID:   testAccount,
+	}
 }
 
-func testContext() context.Context {
-	return fcContext(testKeyID, testKeySecret, testToken, "1-69f40ba1-2f6b1a3c9d8e7f6a5b4c3d2e")
+func testInvocation() Invocation {
+	return invocationAs(testKeyID, testKeySecret, testToken, "1-69f40ba1-2f6b1a3c9d8e7f6a5b4c3d2e")
 }
 
 // invoke runs one invocation and checks what must hold for every one: an
 // answer or an error, never both; errors carry an FC error type; no secret
 // leaks into the answer, the error or the logs.
-func (r *rig) invoke(t testing.TB, event []byte) (any, error) {
+func (r *rig) invoke(t testing.TB, event []byte) (Result, error) {
 	t.Helper()
-	resp, err := r.h.Invoke(testContext(), event)
+	resp, err := r.h.Handle(context.Background(), testInvocation(), event)
 	checkResult(t, resp, err)
 	out, _ := json.Marshal(resp)
 	var text string
@@ -222,22 +218,28 @@ func (r *rig) invoke(t testing.TB, event []byte) (any, error) {
 	return resp, err
 }
 
-func checkResult(t testing.TB, resp any, err error) {
+func checkResult(t testing.TB, resp Result, err error) {
 	t.Helper()
 	if err != nil {
 		if resp != nil {
 			t.Errorf("both a response %#v and an error %v", resp, err)
 		}
-		var ie messages.InvokeResponse_Error
+		var ie *Error
 		if !errors.As(err, &ie) || ie.Type == "" || ie.Message == "" {
-			t.Errorf("error %v is not an InvokeResponse_Error with a type and message", err)
+			t.Errorf("error %v is not an *Error with a type and message", err)
 		}
 		return
 	}
 	if resp == nil {
 		t.Error("no response and no error")
 	}
-	if r, ok := resp.(events.HTTPTriggerResponse); ok {
+	if r, ok := resp.(*HTTPResult); ok {
+		if r.Body == "" && r.Value == nil {
+			return // a HEAD request's answer
+		}
+		if r.Value == nil {
+			t.Error("an HTTP answer with a body but no value")
+		}
 		if !json.Valid([]byte(r.Body)) {
 			t.Errorf("HTTP body is not JSON: %q", r.Body)
 		}
@@ -251,7 +253,7 @@ func checkResult(t testing.TB, resp any, err error) {
 // mentions each of want.
 func wantInvokeError(t testing.TB, err error, typ string, want ...string) {
 	t.Helper()
-	var ie messages.InvokeResponse_Error
+	var ie *Error
 	if !errors.As(err, &ie) {
 		t.Fatalf("error = %v, want an invocation error of type %s", err, typ)
 	}
@@ -313,11 +315,11 @@ func targetStrings(ts []target.Target) string {
 	return strings.Join(s, " ")
 }
 
-func report(t testing.TB, resp any) scan.Report {
+func report(t testing.TB, resp Result) scan.Report {
 	t.Helper()
-	r, ok := resp.(scan.Report)
+	r, ok := resp.(*ScanResult)
 	if !ok {
-		t.Fatalf("response is %T %s, want a scan.Report", resp, fmt.Sprint(resp))
+		t.Fatalf("response is %T %s, want a *ScanResult", resp, fmt.Sprint(resp))
 	}
-	return r
+	return r.Report
 }

@@ -2,15 +2,15 @@ package handler
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -52,10 +52,6 @@ type APIError struct {
 	Message string `json:"message"`
 }
 
-type errorBody struct {
-	Error APIError `json:"error"`
-}
-
 // HTTPReport is the body of POST /scans: the report with its findings, a
 // list even when empty, and on 502 the delivery error.
 type HTTPReport struct {
@@ -70,93 +66,180 @@ type Health struct {
 	Version string `json:"version"`
 }
 
+// ErrorBody is the body of every HTTP error status.
+type ErrorBody struct {
+	Error APIError `json:"error"`
+}
+
 // httpError is a request the handler answers with an error status.
 type httpError struct {
 	status  int
 	code    string
 	msg     string
-	headers map[string]string
+	headers map[string]string // set as given: WWW-Authenticate keeps its spelling
 }
 
-func (e *httpError) response() events.HTTPTriggerResponse {
-	return jsonResponse(e.status, errorBody{APIError{e.code, e.msg}}, e.headers)
+func (e *httpError) write(w http.ResponseWriter) {
+	for k, v := range e.headers {
+		w.Header()[k] = []string{v}
+	}
+	writeJSON(w, e.status, &ErrorBody{APIError{e.code, e.msg}})
 }
 
-func jsonResponse(status int, body any, extra map[string]string) events.HTTPTriggerResponse {
-	b, err := json.Marshal(body)
+// valueWriter is a ResponseWriter that keeps the value a JSON body encodes,
+// for an invocation's typed result.
+type valueWriter interface{ setValue(v any) }
+
+// writeJSON writes v as the JSON body of a response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"InternalError","message":"the response could not be encoded"}}`)
+		v = &ErrorBody{APIError{"InternalError", "the response could not be encoded"}}
 	}
-	headers := map[string]string{
-		"Content-Type":  "application/json; charset=utf-8",
-		"Cache-Control": "no-store",
+	if vw, ok := w.(valueWriter); ok {
+		vw.setValue(v)
 	}
-	for k, v := range extra {
-		headers[k] = v
-	}
-	return events.HTTPTriggerResponse{StatusCode: status, Headers: headers, Body: string(b)}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }
 
-// routes maps each path to the one method it serves.
-var routes = map[string]string{
-	"/scans":  http.MethodPost,
-	"/health": http.MethodGet,
+// The routes. A GET pattern serves HEAD too, without the body.
+const (
+	routeScans  = "POST /scans"
+	routeHealth = "GET /health"
+)
+
+// httpServer serves the HTTP API; it reads the invocation each request
+// belongs to from the request's context.
+type httpServer struct {
+	h   *Handler
+	mux *http.ServeMux
 }
 
-// http answers an HTTP trigger request. Every problem with the request is a
-// status, never an invocation error.
-func (inv *invocation) http(raw json.RawMessage) (any, error) {
-	var ev events.HTTPTriggerEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, invokeError(ErrInvalidEvent, "HTTP trigger event: %s", describeJSONError("the HTTP trigger event", err))
-	}
-	method, path := requestLine(&ev)
-	inv.log = inv.log.With("method", method, "path", truncate(path))
-
-	resp, err := inv.route(&ev, method, path)
-	if err != nil {
-		return nil, err
-	}
-	inv.log.Info("http response", "status", resp.StatusCode)
-	return resp, nil
+func newHTTPServer(h *Handler) *httpServer {
+	s := &httpServer{h: h, mux: http.NewServeMux()}
+	s.mux.HandleFunc(routeScans, s.scans)
+	s.mux.HandleFunc(routeHealth, s.health)
+	return s
 }
 
-func (inv *invocation) route(ev *events.HTTPTriggerEvent, method, path string) (events.HTTPTriggerResponse, error) {
-	want, known := routes[path]
-	if !known {
-		return (&httpError{status: http.StatusNotFound, code: CodeNotFound,
-			msg: fmt.Sprintf("no route %s %s; routes: POST /scans, GET /health", truncate(method), quote(path))}).response(), nil
+// ServeHTTP routes with the ServeMux. Where the mux would answer by itself
+// (no route, a wrong method, a path to clean) the answer is our JSON error:
+// 405 keeps the mux's Allow, and anything but an exact path is 404.
+func (s *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" && routePath(pattern) == r.URL.Path {
+		s.mux.ServeHTTP(w, r)
+		return
 	}
-	if method != want {
-		return (&httpError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
-			msg:     fmt.Sprintf("%s does not accept %s; use %s", path, quote(method), want),
-			headers: map[string]string{"Allow": want}}).response(), nil
+	probe := &probeWriter{header: http.Header{}}
+	s.mux.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		allow := probe.header.Get("Allow")
+		(&httpError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			msg:     fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, quote(r.Method), allow),
+			headers: map[string]string{"Allow": allow}}).write(w)
+		return
 	}
+	(&httpError{status: http.StatusNotFound, code: CodeNotFound,
+		msg: fmt.Sprintf("no route %s %s; routes: POST /scans, GET /health", truncate(r.Method), quote(r.URL.Path))}).write(w)
+}
+
+func routePath(pattern string) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	return path
+}
+
+// probeWriter takes what the mux answers by itself.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+func (p *probeWriter) Write(b []byte) (int, error) { p.WriteHeader(http.StatusOK); return len(b), nil }
+
+type invocationKey struct{}
+
+func invocationOf(r *http.Request) *invocation {
+	inv, _ := r.Context().Value(invocationKey{}).(*invocation)
+	return inv
+}
+
+// abort ends a request with an invocation error: the HTTP trigger answers
+// it with 502 and FC's error body, and an invocation through Handle returns
+// it as its error.
+func (inv *invocation) abort(w http.ResponseWriter, err error) {
+	inv.abortErr = err
+	writeInvocationError(w, err)
+}
+
+// writeInvocationError answers a failed invocation as FC's HTTP trigger
+// does: 502 with the error's message and type.
+func writeInvocationError(w http.ResponseWriter, err error) {
+	typ, msg := "Error", err.Error()
+	var e *Error
+	if errors.As(err, &e) {
+		typ, msg = e.Type, e.Message
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Fc-Error-Type", "UnhandledInvocationError")
+	w.WriteHeader(http.StatusBadGateway)
+	_ = json.NewEncoder(w).Encode(map[string]string{"errorMessage": msg, "errorType": typ})
+}
+
+// config writes the 500 every request gets while the configuration is
+// invalid.
+func (s *httpServer) config(w http.ResponseWriter, inv *invocation) (*config.Config, bool) {
 	cfg, cerr := inv.config()
-	if cerr != nil {
-		// The operator's mistake, not the caller's: 500, naming the variables
-		// but not their values, since the caller may not hold the bearer
-		// token (which is itself configuration); the log has the whole story.
-		msg := "the function's configuration is invalid; its log says what is wrong"
-		if vars := invalidVariables(inv.h.opts.ConfigErr); len(vars) > 0 {
-			msg = fmt.Sprintf("the function's configuration is invalid (%s); its log says what is wrong", strings.Join(vars, ", "))
-		}
-		return (&httpError{status: http.StatusInternalServerError, code: CodeInvalidConfiguration, msg: msg}).response(), nil
+	if cerr == nil {
+		return cfg, true
 	}
-	if path == "/health" {
-		return jsonResponse(http.StatusOK, Health{Status: "ok", Version: inv.h.opts.Version}, nil), nil
+	// The operator's mistake, not the caller's: 500, naming the variables
+	// but not their values, since the caller may not hold the bearer token
+	// (which is itself configuration); the log has the whole story.
+	msg := "the function's configuration is invalid; its log says what is wrong"
+	if vars := invalidVariables(s.h.opts.ConfigErr); len(vars) > 0 {
+		msg = fmt.Sprintf("the function's configuration is invalid (%s); its log says what is wrong", strings.Join(vars, ", "))
 	}
+	(&httpError{status: http.StatusInternalServerError, code: CodeInvalidConfiguration, msg: msg}).write(w)
+	return nil, false
+}
 
+func (s *httpServer) health(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.config(w, invocationOf(r)); !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, &Health{Status: "ok", Version: s.h.opts.Version})
+}
+
+// scans runs POST /scans. Every problem with the request is a status, never
+// an invocation error.
+func (s *httpServer) scans(w http.ResponseWriter, r *http.Request) {
+	inv := invocationOf(r)
+	cfg, ok := s.config(w, inv)
+	if !ok {
+		return
+	}
 	if cfg.HTTPAuthToken != "" {
-		if herr := checkBearer(ev.Headers, cfg.HTTPAuthToken); herr != nil {
+		if herr := checkBearer(r.Header, cfg.HTTPAuthToken); herr != nil {
 			inv.log.Warn("unauthorized request", "reason", herr.msg)
-			return herr.response(), nil
+			herr.write(w)
+			return
 		}
 	}
-	body, herr := requestBody(ev)
+	body, herr := readBody(w, r)
 	if herr == nil {
-		herr = checkContentType(ev.Headers, body)
+		herr = checkContentType(r.Header, body)
 	}
 	var p parsedPayload
 	if herr == nil {
@@ -167,7 +250,8 @@ func (inv *invocation) route(ev *events.HTTPTriggerEvent, method, path string) (
 	}
 	if herr != nil {
 		inv.log.Warn("bad request", "status", herr.status, "error", herr.msg)
-		return herr.response(), nil
+		herr.write(w)
+		return
 	}
 	targets, terr := resolveTargets(cfg.Targets, p)
 	if terr != nil {
@@ -179,72 +263,106 @@ func (inv *invocation) route(ev *events.HTTPTriggerEvent, method, path string) (
 		case targetsEmpty, targetsNone:
 			code = CodeNoTargets
 		}
-		return (&httpError{status: status, code: code, msg: terr.msg}).response(), nil
+		(&httpError{status: status, code: code, msg: terr.msg}).write(w)
+		return
 	}
 	if err := inv.credentials(); err != nil {
-		return events.HTTPTriggerResponse{}, err
+		inv.abort(w, err)
+		return
 	}
 
-	report, rerr := inv.run(finding.TriggerHTTP, targets, p.DryRun, true)
+	dryRun := p.DryRun || inv.DryRun
+	report, rerr := inv.run(finding.TriggerHTTP, targets, dryRun, true)
 	if rerr != nil {
 		status := http.StatusInternalServerError
 		if rerr.typ == ErrDeliveryFailed {
 			status = http.StatusBadGateway
 		}
-		return (&httpError{status: status, code: rerr.typ, msg: rerr.msg}).response(), nil
+		(&httpError{status: status, code: rerr.typ, msg: rerr.msg}).write(w)
+		return
 	}
-	out := HTTPReport{Report: report, Findings: report.Findings}
+	out := &HTTPReport{Report: report, Findings: report.Findings}
 	out.Report.Findings = nil
 	if out.Findings == nil {
 		out.Findings = []finding.Finding{}
 	}
 	status := http.StatusOK
-	if undelivered(p.DryRun, report) {
+	if undelivered(dryRun, report) {
 		status = http.StatusBadGateway
 		out.Error = &APIError{Code: CodeDeliveryFailed, Message: deliveryMessage(report)}
 		inv.log.Error("findings not delivered", "error", out.Error.Message)
 	}
-	return jsonResponse(status, out, nil), nil
+	writeJSON(w, status, out)
 }
 
-// requestLine gives the method and decoded path, from requestContext.http,
-// falling back to rawPath (URL-encoded) for the path.
-func requestLine(ev *events.HTTPTriggerEvent) (method, path string) {
-	if m := ev.TriggerContext.Http.Method; m != nil {
-		method = *m
-	}
-	if p := ev.TriggerContext.Http.Path; p != nil && *p != "" {
-		return method, *p
-	}
-	if ev.RawPath != nil {
-		path = *ev.RawPath
-		if unescaped, err := url.PathUnescape(path); err == nil {
-			path = unescaped
+// HTTPHandler serves the HTTP API directly, as the HTTP trigger serves it
+// through Handle. identify gives the invocation each request runs as (its
+// id, credentials, region and account); when it fails, the request is
+// answered as a failed invocation. The request's context bounds the scan.
+func (h *Handler) HTTPHandler(identify func(r *http.Request) (Invocation, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := identify(r)
+		if err != nil {
+			h.opts.Logger.Error("invocation context", "error", err.Error())
+			writeInvocationError(w, &Error{Type: ErrInvalidContext, Message: err.Error()})
+			return
 		}
-	}
-	return method, path
+		inv := h.begin(r.Context(), in)
+		inv.log = inv.log.With("trigger", kindHTTP, "method", truncate(r.Method), "path", truncate(r.URL.Path))
+		sw := &statusWriter{ResponseWriter: w}
+		h.http.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), invocationKey{}, inv)))
+		inv.log.Info("http response", "status", sw.status)
+	})
 }
 
-// header returns the value of a header, matched case-insensitively. Values
-// of keys that differ only in case are joined in key order, as the trigger
-// joins repeated headers, so the answer never depends on map order.
-func header(h *map[string]string, name string) (string, bool) {
-	if h == nil {
+// statusWriter notes the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// httpEvent answers an HTTP trigger invocation: the event becomes an
+// *http.Request, the API serves it, and what it writes becomes the
+// trigger's response.
+func (inv *invocation) httpEvent(raw json.RawMessage) (Result, error) {
+	var ev events.HTTPTriggerEvent
+	if err := decodeJSON(raw, &ev); err != nil {
+		return nil, invokeError(ErrInvalidEvent, "HTTP trigger event: %s", describeJSONError("the HTTP trigger event", err))
+	}
+	r := HTTPRequest(inv.ctx, &ev)
+	inv.log = inv.log.With("method", truncate(r.Method), "path", truncate(r.URL.Path))
+	rec := newRecorder(r.Method == http.MethodHead)
+	inv.h.http.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), invocationKey{}, inv)))
+	if inv.abortErr != nil {
+		return nil, inv.abortErr
+	}
+	res := rec.result()
+	inv.log.Info("http response", "status", res.StatusCode)
+	return res, nil
+}
+
+// header returns the values of a header joined by commas, as the HTTP
+// trigger joins repeated headers.
+func header(h http.Header, name string) (string, bool) {
+	values := h.Values(name)
+	if len(values) == 0 {
 		return "", false
-	}
-	var keys []string
-	for k := range *h {
-		if strings.EqualFold(k, name) {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return "", false
-	}
-	slices.Sort(keys)
-	values := make([]string, len(keys))
-	for i, k := range keys {
-		values[i] = (*h)[k]
 	}
 	return strings.Join(values, ", "), true
 }
@@ -252,7 +370,7 @@ func header(h *map[string]string, name string) (string, bool) {
 // checkBearer requires "Authorization: Bearer <token>". The tokens are
 // compared as SHA-256 digests in constant time, so neither the content nor
 // the length of the configured token leaks through timing.
-func checkBearer(h *map[string]string, token string) *httpError {
+func checkBearer(h http.Header, token string) *httpError {
 	deny := func(msg string) *httpError {
 		return &httpError{status: http.StatusUnauthorized, code: CodeUnauthorized, msg: msg,
 			headers: map[string]string{"WWW-Authenticate": "Bearer"}}
@@ -279,40 +397,31 @@ func checkBearer(h *map[string]string, token string) *httpError {
 	return nil
 }
 
-// requestBody decodes the body, refusing more than MaxBodyBytes. The size is
-// that of the body itself: a Content-Length header is the caller's claim and
-// is not consulted. A base64 body too long to decode within the limit is
-// refused before it is decoded.
-func requestBody(ev *events.HTTPTriggerEvent) ([]byte, *httpError) {
-	if ev.Body == nil || *ev.Body == "" {
-		return nil, nil
-	}
+// readBody reads the body, refusing more than MaxBodyBytes. The size is that
+// of the body itself: a Content-Length header is the caller's claim, but
+// the request's ContentLength, when known, is the body's real length.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
 	tooLarge := &httpError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
 		msg: fmt.Sprintf("request body over %d bytes", MaxBodyBytes)}
-	s := *ev.Body
-	if ev.IsBase64Encoded != nil && *ev.IsBase64Encoded {
-		if len(s) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
-			return nil, tooLarge
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, &httpError{status: http.StatusBadRequest, code: CodeInvalidBody,
-				msg: "request body is marked base64 but is not valid base64: " + err.Error()}
-		}
-		if len(b) > MaxBodyBytes {
-			return nil, tooLarge
-		}
-		return b, nil
-	}
-	if len(s) > MaxBodyBytes {
+	if r.ContentLength > MaxBodyBytes {
 		return nil, tooLarge
 	}
-	return []byte(s), nil
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		return nil, tooLarge
+	}
+	if err != nil {
+		return nil, &httpError{status: http.StatusBadRequest, code: CodeInvalidBody, msg: "cannot read the request body: " + err.Error()}
+	}
+	return b, nil
 }
 
 // checkContentType requires application/json (parameters allowed) for a
 // body that is not blank.
-func checkContentType(h *map[string]string, body []byte) *httpError {
+func checkContentType(h http.Header, body []byte) *httpError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}

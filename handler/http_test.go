@@ -4,13 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"vpnauthz/events"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 )
@@ -65,15 +65,15 @@ func with(h map[string]string, kv ...string) map[string]string {
 	return out
 }
 
-func (r *rig) httpDo(t testing.TB, event []byte) events.HTTPTriggerResponse {
+func (r *rig) httpDo(t testing.TB, event []byte) *HTTPResult {
 	t.Helper()
 	resp, err := r.invoke(t, event)
 	if err != nil {
 		t.Fatalf("HTTP request gave an invocation error: %v", err)
 	}
-	out, ok := resp.(events.HTTPTriggerResponse)
+	out, ok := resp.(*HTTPResult)
 	if !ok {
-		t.Fatalf("response is %T, want events.HTTPTriggerResponse", resp)
+		t.Fatalf("response is %T, want *HTTPResult", resp)
 	}
 	return out
 }
@@ -135,7 +135,9 @@ func TestHTTPErrors(t *testing.T) {
 		{"root", httpReq{method: "GET", path: "/"}, false, 404, CodeNotFound, nil, [2]string{}},
 		{"route is exact", httpReq{method: "POST", path: "/scans/"}, false, 404, CodeNotFound, nil, [2]string{}},
 		{"GET /scans", httpReq{method: "GET", path: "/scans"}, false, 405, CodeMethodNotAllowed, []string{"POST"}, [2]string{"Allow", "POST"}},
-		{"POST /health", httpReq{method: "POST", path: "/health"}, false, 405, CodeMethodNotAllowed, []string{"GET"}, [2]string{"Allow", "GET"}},
+		{"POST /health", httpReq{method: "POST", path: "/health"}, false, 405, CodeMethodNotAllowed, []string{"GET"}, [2]string{"Allow", "GET, HEAD"}},
+		{"empty method", httpReq{method: "", path: "/health"}, false, 405, CodeMethodNotAllowed, nil, [2]string{"Allow", "GET, HEAD"}},
+		{"path to clean", httpReq{method: "GET", path: "/scans/../health"}, false, 404, CodeNotFound, nil, [2]string{}},
 		{"DELETE /scans", httpReq{method: "DELETE", path: "/scans", headers: authJSON()}, false, 405, CodeMethodNotAllowed, nil, [2]string{"Allow", "POST"}},
 		{"no bearer", httpReq{method: "POST", path: "/scans"}, false, 401, CodeUnauthorized, []string{"missing"}, [2]string{"WWW-Authenticate", "Bearer"}},
 		{"empty authorization", httpReq{method: "POST", path: "/scans", headers: map[string]string{"Authorization": ""}}, false, 401, CodeUnauthorized, nil, [2]string{"WWW-Authenticate", "Bearer"}},
@@ -480,5 +482,74 @@ func TestHTTPAmbiguousHeaderCase(t *testing.T) {
 		if resp.StatusCode != 401 {
 			t.Fatalf("status = %d", resp.StatusCode)
 		}
+	}
+}
+
+func TestHTTPHead(t *testing.T) {
+	cases := []struct {
+		name   string
+		path   string
+		status int
+		allow  string
+	}{
+		{"health", "/health", 200, ""},
+		{"scans", "/scans", 405, "POST"},
+		{"unknown", "/nope", 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			head := r.httpDo(t, httpReq{method: "HEAD", path: tc.path}.event(t))
+			if head.StatusCode != tc.status || head.Body != "" || head.Value != nil || head.Headers["Allow"] != tc.allow {
+				t.Errorf("HEAD %s = %d %q value %v allow %q, want %d, no body, Allow %q",
+					tc.path, head.StatusCode, head.Body, head.Value, head.Headers["Allow"], tc.status, tc.allow)
+			}
+			if tc.status == 200 {
+				get := r.httpDo(t, httpReq{method: "GET", path: tc.path}.event(t))
+				if !maps.Equal(get.Headers, head.Headers) {
+					t.Errorf("HEAD headers %v, GET headers %v", head.Headers, get.Headers)
+				}
+			}
+			if len(r.scanner.calls()) != 0 {
+				t.Error("HEAD scanned")
+			}
+		})
+	}
+}
+
+// The answers keep exactly the JSON FC returned before they were typed.
+func TestResultsMarshalAsTheirWireForm(t *testing.T) {
+	r := newRig(t, nil)
+	resp, err := r.invoke(t, timerEvent(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(mustJSON(t, resp)), string(mustJSON(t, report(t, resp))); got != want {
+		t.Errorf("scan result %s, report %s", got, want)
+	}
+	h := r.httpDo(t, httpReq{method: "GET", path: "/health"}.event(t))
+	if got, want := string(mustJSON(t, h)), string(mustJSON(t, h.HTTPTriggerResponse)); got != want {
+		t.Errorf("HTTP result %s, response %s", got, want)
+	}
+	if want := `{"statusCode":200,"headers":{"Cache-Control":"no-store","Content-Type":"application/json; charset=utf-8"},"isBase64Encoded":false,"body":"{\"status\":\"ok\",\"version\":\"1.2.3\"}"}`; string(mustJSON(t, h)) != want {
+		t.Errorf("health = %s, want %s", mustJSON(t, h), want)
+	}
+	if v, ok := h.Value.(*Health); !ok || v.Status != "ok" {
+		t.Errorf("value %T %+v", h.Value, h.Value)
+	}
+	ig, err := r.invoke(t, variantFile(t, "eventbridge-unrelated.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(mustJSON(t, ig)); !strings.HasPrefix(got, `{"ignored":true,"reason":"`) {
+		t.Errorf("ignored = %s", got)
+	}
+}
+
+func TestUnauthorizedHeaderKeepsItsSpelling(t *testing.T) {
+	r := newRig(t, nil)
+	resp := r.httpDo(t, httpReq{method: "POST", path: "/scans"}.event(t))
+	if _, ok := resp.Headers["WWW-Authenticate"]; !ok || len(resp.Headers) != 3 {
+		t.Errorf("headers %v: want WWW-Authenticate, Content-Type and Cache-Control", resp.Headers)
 	}
 }

@@ -79,15 +79,30 @@ func parsePayload(data []byte) (parsedPayload, error) {
 	return p, nil
 }
 
+// errTrailing is data after the one JSON value a document may hold.
+var errTrailing = errors.New("unexpected data after the JSON object")
+
 // trailing reports data after the first JSON value of dec.
 func trailing(dec *json.Decoder) error {
 	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
-	case err == io.EOF:
-		return nil
-	default:
-		return errors.New("unexpected data after the JSON object")
+	if err := dec.Decode(&extra); err != io.EOF {
+		return errTrailing
 	}
+	return nil
+}
+
+// decodeJSON decodes the one JSON value of data into v. Unlike
+// json.Unmarshal, whose every malformed input is a *json.SyntaxError, it
+// tells apart by type an empty document (io.EOF), a truncated one
+// (io.ErrUnexpectedEOF), a malformed one (*json.SyntaxError) and data after
+// the value (errTrailing), so that messages never depend on the decoder's
+// wording.
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	return trailing(dec)
 }
 
 // describeJSONError turns a decoding error into a sentence naming the field
@@ -102,10 +117,15 @@ func describeJSONError(what string, err error) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &syntax) && syntax.Offset == 0 && strings.Contains(syntax.Error(), "unexpected end"):
+	case errors.Is(err, io.EOF):
 		return fmt.Sprintf("%sempty", isPrefix(subject))
-	case errors.As(err, &syntax) && strings.Contains(syntax.Error(), "unexpected end"):
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Sprintf("%struncated JSON", isPrefix(subject))
+	case errors.Is(err, errTrailing):
+		if subject == "" {
+			return err.Error()
+		}
+		return fmt.Sprintf("%shas %s", subject, err)
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("%snot valid JSON: %s (at byte %d)", isPrefix(subject), strings.TrimPrefix(syntax.Error(), "json: "), syntax.Offset)
 	case errors.As(err, &typ):
@@ -113,10 +133,6 @@ func describeJSONError(what string, err error) string {
 			return fmt.Sprintf("%smust be %s, got %s", subject, describeType(typ.Type), article(typ.Value))
 		}
 		return fmt.Sprintf("field %q%s must be %s, got %s", typ.Field, of, describeType(typ.Type), article(typ.Value))
-	case errors.Is(err, io.EOF):
-		return fmt.Sprintf("%sempty", isPrefix(subject))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("%struncated JSON", isPrefix(subject))
 	default:
 		return fmt.Sprintf("%s%s", subject, strings.TrimPrefix(err.Error(), "json: "))
 	}

@@ -1,13 +1,10 @@
 package handler
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"vpnauthz/internal/config"
-	"vpnauthz/internal/finding"
-
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/target"
 )
@@ -22,24 +19,25 @@ type runError struct {
 // run scans targets with this invocation's credentials, streaming findings
 // to a sink opened for this invocation alone (none for a dry run).
 func (inv *invocation) run(trigger string, targets []target.Target, dryRun, collect bool) (scan.Report, *runError) {
-	if fromCLI(inv.ctx) {
-		trigger = finding.TriggerCLI
+	if inv.Trigger != "" {
+		trigger = inv.Trigger
 	}
+	dryRun = dryRun || inv.DryRun
 	req := scan.Request{
 		ScanID:          inv.scanID,
 		Trigger:         trigger,
 		Targets:         targets,
 		DryRun:          dryRun,
-		Credentials:     inv.creds,
-		AccountID:       inv.accountID,
-		CollectFindings: collect,
+		Credentials:     inv.Credentials,
+		AccountID:       inv.AccountID,
+		CollectFindings: collect || inv.Collect,
 	}
 	var sink scan.Sink
 	if !dryRun {
 		if inv.h.opts.NewSink == nil {
 			return scan.Report{}, &runError{ErrDeliveryFailed, "no findings sink is configured"}
 		}
-		s, err := inv.h.opts.NewSink(inv.ctx, inv.creds, inv.region)
+		s, err := inv.h.opts.NewSink(inv.ctx, inv.Credentials, inv.Region)
 		if err != nil {
 			inv.log.Error("findings sink unavailable", "error", err.Error())
 			// Missing SLS settings are the operator's to fix, and retrying
@@ -84,25 +82,18 @@ func deliveryMessage(r scan.Report) string {
 // its findings, or a DeliveryFailed error so that FC's retries and failure
 // destination take over. The report is logged either way, so an undelivered
 // scan still leaves its counts behind.
-func (inv *invocation) asyncResult(trigger string, targets []target.Target, dryRun bool) (any, error) {
+func (inv *invocation) asyncResult(trigger string, targets []target.Target, dryRun bool) (Result, error) {
+	dryRun = dryRun || inv.DryRun
 	report, rerr := inv.run(trigger, targets, dryRun, false)
 	if rerr != nil {
 		return nil, invokeError(rerr.typ, "%s", rerr.msg)
 	}
+	findings := report.Findings
 	report.Findings = nil
 	if undelivered(dryRun, report) {
 		inv.log.Error("findings not delivered", "report", report)
 		return nil, invokeError(ErrDeliveryFailed, "%s", deliveryMessage(report))
 	}
 	inv.log.Info("report", "report", report)
-	return report, nil
+	return &ScanResult{Report: report, Findings: findings}, nil
 }
-
-type cliKey struct{}
-
-// FromCLI marks ctx as an invocation made by hand from the command line, so
-// its scans are recorded with trigger "cli" whatever event it carries and a
-// scheduled run can be told apart from a person trying something.
-func FromCLI(ctx context.Context) context.Context { return context.WithValue(ctx, cliKey{}, true) }
-
-func fromCLI(ctx context.Context) bool { v, _ := ctx.Value(cliKey{}).(bool); return v }

@@ -9,9 +9,9 @@ import (
 
 // timer runs a scheduled scan: SCAN_TARGETS, or the payload's targets when
 // it names some inside SCAN_TARGETS.
-func (inv *invocation) timer(raw json.RawMessage) (any, error) {
+func (inv *invocation) timer(raw json.RawMessage) (Result, error) {
 	var ev events.TimerEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	if err := decodeJSON(raw, &ev); err != nil {
 		return nil, invokeError(ErrInvalidEvent, "timer event: %s", describeJSONError("the timer event", err))
 	}
 	if ev.TriggerName != nil {

@@ -1,10 +1,13 @@
 package handler
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"vpnauthz/internal/finding"
 )
 
 func timerEvent(t testing.TB, payload any) []byte {
@@ -168,7 +171,7 @@ func TestTimerScannerRefuses(t *testing.T) {
 
 // checkNoFindingsKey checks that an asynchronous answer is the report
 // without its findings list.
-func checkNoFindingsKey(t testing.TB, resp any) {
+func checkNoFindingsKey(t testing.TB, resp Result) {
 	t.Helper()
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(mustJSON(t, resp), &top); err != nil {
@@ -181,5 +184,55 @@ func checkNoFindingsKey(t testing.TB, resp any) {
 		if _, ok := top[k]; !ok {
 			t.Errorf("report lacks %q", k)
 		}
+	}
+}
+
+// The caller's choices in the Invocation override the event's: the
+// recorded trigger, a dry run, and keeping the findings.
+func TestInvocationChoices(t *testing.T) {
+	cases := []struct {
+		name    string
+		event   func(t testing.TB) []byte
+		trigger string // want in the scan request
+	}{
+		{"timer", func(t testing.TB) []byte { return timerEvent(t, "") }, "timer"},
+		{"event", func(t testing.TB) []byte { return variantFile(t, "eventbridge-grant.json") }, "event"},
+		{"http", func(t testing.TB) []byte {
+			return httpReq{method: "POST", path: "/scans", headers: authJSON()}.event(t)
+		}, "http"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			if _, err := r.h.Handle(context.Background(), testInvocation(), tc.event(t)); err != nil {
+				t.Fatal(err)
+			}
+			in := testInvocation()
+			in.Trigger, in.DryRun, in.Collect = "cli", true, true
+			res, err := r.h.Handle(context.Background(), in, tc.event(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := r.scanner.calls()
+			if len(calls) != 2 || calls[0].Trigger != tc.trigger || calls[0].DryRun || calls[1].Trigger != "cli" || !calls[1].DryRun {
+				t.Fatalf("requests %+v", calls)
+			}
+			if r.sinks.count() != 1 {
+				t.Errorf("%d sinks opened, want only the first invocation's", r.sinks.count())
+			}
+			var fs []finding.Finding
+			switch v := res.(type) {
+			case *ScanResult:
+				fs = v.Findings
+				if strings.Contains(string(mustJSON(t, v)), `"findings":`) {
+					t.Errorf("collected findings in the answer's JSON: %s", mustJSON(t, v))
+				}
+			case *HTTPResult:
+				fs = v.Value.(*HTTPReport).Findings
+			}
+			if len(fs) == 0 || fs[0].Trigger != "cli" {
+				t.Errorf("findings %+v", fs)
+			}
+		})
 	}
 }

@@ -13,6 +13,6 @@ trap 'rm -rf "$work"' EXIT
 # serves the emulated cloud in a process of its own, so that the emulators'
 # memory stays out of the heap measured.
 GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath \
-  -ldflags="-s -w -X vpnauthz/internal/cli.Version=bench" -o "$work/main" .
+  -ldflags="-s -w -X vpnauthz/internal/version.Release=bench" -o "$work/main" .
 
 go run ./scripts/benchtable --binary "$work/main" "$@"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 version=${VPNAUTHZ_VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 mkdir -p target dist
 GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath \
-  -ldflags="-s -w -X vpnauthz/internal/cli.Version=${version}" -o target/main .
+  -tags fc -ldflags="-s -w -X vpnauthz/internal/version.Release=${version}" -o target/main .
 chmod 0755 target/main
 
 rm -f dist/vpnauthz.zip

@@ -1,8 +1,8 @@
 // Package cli is vpnauthz's local face: the command line that runs the
 // function's handler on the emulated demo cloud or a live account, serves it
 // over HTTP, starts the emulated cloud for other tools and prepares Log
-// Service. It also wires the handler for Function Compute, so that the
-// runtime and every command run the same code.
+// Service. It builds the handler with the function's own wiring, so that
+// Function Compute and every command run the same code.
 package cli
 
 import (
@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"vpnauthz/internal/version"
 )
 
 // Exit codes.
@@ -24,6 +26,7 @@ const (
 	exitOK    = 0 // the command did its work; FAIL findings are results
 	exitError = 1 // the invocation or the command failed
 	exitUsage = 2 // bad command line
+	exitFound = 3 // invoke --fail-on: a FAIL finding at or above the severity
 )
 
 const usageText = `vpnauthz checks the cross-account authorizations of IPsec-VPN connections
@@ -154,13 +157,13 @@ func addLevelFlag(fs *flag.FlagSet, def slog.Level) *levelFlag {
 
 // newLogger writes JSON lines to stderr at the flag's level, else with --live
 // at the configured LOG_LEVEL, else at def.
-func newLogger(stderr io.Writer, l *levelFlag, c *cloud, def slog.Level) *slog.Logger {
+func newLogger(stderr io.Writer, l *levelFlag, c cloud, def slog.Level) *slog.Logger {
 	level := def
-	switch {
-	case l.set:
+	if configured, ok := c.logLevel(); ok {
+		level = configured
+	}
+	if l.set {
 		level = l.level
-	case c.demo == nil && c.cfg != nil:
-		level = c.cfg.LogLevel
 	}
 	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 }
@@ -170,7 +173,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	fmt.Fprintln(stdout, "vpnauthz", BuildVersion())
+	fmt.Fprintln(stdout, "vpnauthz", version.String())
 	return exitOK
 }
 
@@ -179,6 +182,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 type handlerFlags struct {
 	name    string
 	live    *bool
+	dryRun  *bool
 	timeout *time.Duration
 	level   *levelFlag
 }
@@ -187,6 +191,7 @@ func addHandlerFlags(fs *flag.FlagSet, timeoutHelp string, defaultLevel slog.Lev
 	return handlerFlags{
 		name:    fs.Name(),
 		live:    fs.Bool("live", false, "run on the account of the environment and credential chain instead of the emulated demo"),
+		dryRun:  fs.Bool("dry-run", false, "scan and print, deliver nothing (no Log Service settings needed)"),
 		timeout: fs.Duration("timeout", 5*time.Minute, timeoutHelp),
 		level:   addLevelFlag(fs, defaultLevel),
 	}

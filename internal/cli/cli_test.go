@@ -13,6 +13,7 @@ import (
 
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/testutil"
+	"vpnauthz/internal/version"
 )
 
 // runCLI runs the command line as a user would and returns what they see.
@@ -365,9 +366,9 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`^vpnauthz \S+\n$`).MatchString(out) {
 		t.Errorf("exit %d, stdout %q", code, out)
 	}
-	old := Version
-	Version = "v1.2.3"
-	t.Cleanup(func() { Version = old })
+	old := version.Release
+	version.Release = "v1.2.3"
+	t.Cleanup(func() { version.Release = old })
 	if _, out, _ := runCLI(t, "version"); out != "vpnauthz v1.2.3\n" {
 		t.Errorf("stdout %q, want the version set at build time", out)
 	}
@@ -413,5 +414,15 @@ func TestNonPositiveTimeoutIsAUsageError(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, "vpnauthz "+cmd+": --timeout 0s: want a positive duration") {
 			t.Errorf("%s --timeout 0s: exit %d, stderr %q", cmd, code, errOut)
 		}
+	}
+}
+
+func TestLiveNeedsARegion(t *testing.T) {
+	t.Setenv("FC_REGION", "")
+	t.Setenv("ALIBABA_CLOUD_REGION_ID", "")
+	t.Setenv("SLS_ENDPOINT", "")
+	code, _, errOut := runCLI(t, "invoke", "--live")
+	if code != 1 || !strings.Contains(errOut, "FC_REGION") {
+		t.Errorf("exit %d, stderr %q; want 1 asking for FC_REGION", code, errOut)
 	}
 }

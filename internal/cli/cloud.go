@@ -1,38 +1,50 @@
 package cli
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aliyun/credentials-go/credentials"
-	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
+	"vpnauthz/handler"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/scan"
 )
 
-// cloud is where a local command runs: the emulated demo cloud, or with
-// --live the account the environment and the credential chain point at.
-type cloud struct {
-	cfg       *config.Config
-	cfgErr    error
-	region    string // the function's region, as FC would pass it
-	accountID string
-	demo      *emulator.Cloud // nil when live
-	creds     func() (scan.Credentials, error)
-	cleanup   func()
+// cloud is where a local command runs: the emulated demo cloud (demoCloud),
+// or with --live the account the environment and the credential chain point
+// at (liveCloud).
+type cloud interface {
+	// config is the configuration the handler runs with, or why it is
+	// invalid (the handler reports that, as it would in FC).
+	config() (*config.Config, error)
+	// invocation is what FC would pass with one invocation: a request id,
+	// the credentials, the function's region and account.
+	invocation(requestID string) (handler.Invocation, error)
+	// logLevel is the level the configuration asks for, if it asks.
+	logLevel() (slog.Level, bool)
+	// describe says in one line where the commands run.
+	describe() string
+	close()
 }
 
-// openDemo starts the emulated cloud with the demo inventory and configures
-// vpnauthz with the demo's settings alone, so that the demo gives the same
-// verdicts on every machine whatever its environment.
-func openDemo() (*cloud, error) {
+// demoCloud is the emulated cloud seeded with the demo inventory, with
+// vpnauthz configured by the demo's settings alone, so that the demo gives
+// the same verdicts on every machine whatever its environment.
+type demoCloud struct {
+	emu    *emulator.Cloud
+	cfg    *config.Config
+	cfgErr error
+	dir    string
+}
+
+func openDemo() (*demoCloud, error) {
 	now := time.Now()
 	c, err := emulator.Start(emulator.Options{})
 	if err != nil {
@@ -43,43 +55,62 @@ func openDemo() (*cloud, error) {
 		c.Close()
 		return nil, fmt.Errorf("create a directory for the demo policy: %w", err)
 	}
-	cleanup := func() {
-		c.Close()
-		_ = os.RemoveAll(dir)
-	}
+	d := &demoCloud{emu: c, dir: dir}
 	policyPath, err := emulator.WriteDemoPolicy(dir, now)
 	if err != nil {
-		cleanup()
+		d.close()
 		return nil, err
 	}
 	env := c.Env()
 	for k, v := range emulator.DemoEnv(policyPath) {
 		env[k] = v
 	}
-	cfg, cfgErr := config.Load(func(k string) (string, bool) {
+	d.cfg, d.cfgErr = config.Load(func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	}, os.ReadFile)
-	creds := scan.Credentials{
-		AccessKeyID:     c.Credentials.AccessKeyID,
-		AccessKeySecret: c.Credentials.AccessKeySecret,
-		SecurityToken:   c.Credentials.SecurityToken,
-	}
-	return &cloud{
-		cfg: cfg, cfgErr: cfgErr,
-		region: c.Region, accountID: c.AccountID,
-		demo:    c,
-		creds:   func() (scan.Credentials, error) { return creds, nil },
-		cleanup: cleanup,
+	return d, nil
+}
+
+func (d *demoCloud) config() (*config.Config, error) { return d.cfg, d.cfgErr }
+func (d *demoCloud) logLevel() (slog.Level, bool)    { return 0, false }
+
+func (d *demoCloud) invocation(requestID string) (handler.Invocation, error) {
+	return handler.Invocation{
+		RequestID: requestID,
+		Region:    d.emu.Region,
+		AccountID: d.emu.AccountID,
+		Credentials: scan.Credentials{
+			AccessKeyID:     d.emu.Credentials.AccessKeyID,
+			AccessKeySecret: d.emu.Credentials.AccessKeySecret,
+			SecurityToken:   d.emu.Credentials.SecurityToken,
+		},
 	}, nil
 }
 
-// openLive reads the configuration from the environment and takes the
+func (d *demoCloud) describe() string {
+	return fmt.Sprintf("emulated demo cloud: VPC API %s, Log Service %s (%s/%s), account %s",
+		d.emu.VPC.URL(), d.emu.SLS.Endpoint(), d.emu.Project, d.emu.Logstore, d.emu.AccountID)
+}
+
+func (d *demoCloud) close() {
+	d.emu.Close()
+	_ = os.RemoveAll(d.dir)
+}
+
+// liveCloud reads the configuration from the environment and takes the
 // credentials from the standard Alibaba Cloud credential chain (environment,
 // profile, RAM role), asked again for each invocation so that expiring STS
-// tokens are renewed. A configuration error is not returned: the handler
-// reports it, as it would in FC.
-func openLive() (*cloud, error) {
+// tokens are renewed.
+type liveCloud struct {
+	cfg       *config.Config
+	cfgErr    error
+	region    string
+	accountID string
+	chain     credentials.Credential
+}
+
+func openLive() (*liveCloud, error) {
 	region := firstEnv("FC_REGION", "ALIBABA_CLOUD_REGION_ID")
 	if region == "" && os.Getenv("SLS_ENDPOINT") == "" {
 		return nil, errors.New("set FC_REGION or ALIBABA_CLOUD_REGION_ID to the function's region " +
@@ -90,27 +121,40 @@ func openLive() (*cloud, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential chain: %w", err)
 	}
-	return &cloud{
-		cfg: cfg, cfgErr: cfgErr,
-		region:    region,
-		accountID: os.Getenv("FC_ACCOUNT_ID"),
-		creds: func() (scan.Credentials, error) {
-			m, err := chain.GetCredential()
-			if err != nil {
-				return scan.Credentials{}, fmt.Errorf("get credentials from the Alibaba Cloud credential chain "+
-					"(ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, profile or RAM role): %w", err)
-			}
-			return scan.Credentials{
-				AccessKeyID:     deref(m.AccessKeyId),
-				AccessKeySecret: deref(m.AccessKeySecret),
-				SecurityToken:   deref(m.SecurityToken),
-			}, nil
+	return &liveCloud{cfg: cfg, cfgErr: cfgErr, region: region, accountID: os.Getenv("FC_ACCOUNT_ID"), chain: chain}, nil
+}
+
+func (l *liveCloud) config() (*config.Config, error) { return l.cfg, l.cfgErr }
+
+func (l *liveCloud) logLevel() (slog.Level, bool) {
+	if l.cfg == nil {
+		return 0, false
+	}
+	return l.cfg.LogLevel, true
+}
+
+func (l *liveCloud) invocation(requestID string) (handler.Invocation, error) {
+	m, err := l.chain.GetCredential()
+	if err != nil {
+		return handler.Invocation{}, fmt.Errorf("get credentials from the Alibaba Cloud credential chain "+
+			"(ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, profile or RAM role): %w", err)
+	}
+	return handler.Invocation{
+		RequestID: requestID,
+		Region:    l.region,
+		AccountID: l.accountID,
+		Credentials: scan.Credentials{
+			AccessKeyID:     deref(m.AccessKeyId),
+			AccessKeySecret: deref(m.AccessKeySecret),
+			SecurityToken:   deref(m.SecurityToken),
 		},
-		cleanup: func() {},
 	}, nil
 }
 
-func openCloud(live bool) (*cloud, error) {
+func (l *liveCloud) describe() string { return fmt.Sprintf("live cloud, region %q", l.region) }
+func (l *liveCloud) close()           {}
+
+func openCloud(live bool) (cloud, error) {
 	if live {
 		return openLive()
 	}
@@ -121,47 +165,19 @@ func openCloud(live bool) (*cloud, error) {
 // the account id: it is the owner of connections without authorizations and
 // of ERROR findings, and so part of their finding_uid, which must come out as
 // the function's does for the same judgement.
-func openScanCloud(live bool) (*cloud, error) {
-	c, err := openCloud(live)
-	if err == nil && c.accountID == "" {
-		c.close()
+func openScanCloud(live bool) (cloud, error) {
+	if !live {
+		return openDemo()
+	}
+	l, err := openLive()
+	if err != nil {
+		return nil, err
+	}
+	if l.accountID == "" {
 		return nil, errors.New("set FC_ACCOUNT_ID to the scanned account's UID: it is the owner (and part of the " +
 			"finding_uid) of findings about connections without authorizations and of ERROR findings")
 	}
-	return c, err
-}
-
-func (c *cloud) close() { c.cleanup() }
-
-// describe says in one line where the commands run.
-func (c *cloud) describe() string {
-	if c.demo == nil {
-		return fmt.Sprintf("live cloud, region %q", c.region)
-	}
-	return fmt.Sprintf("emulated demo cloud: VPC API %s, Log Service %s (%s/%s), account %s",
-		c.demo.VPC.URL(), c.demo.SLS.Endpoint(), c.demo.Project, c.demo.Logstore, c.demo.AccountID)
-}
-
-// invocation returns the context of one invocation as FC would pass it: a
-// request id, the credentials, region and account, and the deadline.
-func (c *cloud) invocation(parent context.Context, requestID string, timeout time.Duration) (context.Context, context.CancelFunc, error) {
-	creds, err := c.creds()
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	ctx = fccontext.NewContext(ctx, &fccontext.FcContext{
-		RequestID: requestID,
-		Credentials: fccontext.Credentials{
-			AccessKeyId:     creds.AccessKeyID,
-			AccessKeySecret: creds.AccessKeySecret,
-			SecurityToken:   creds.SecurityToken,
-		},
-		Function:  fccontext.Function{Name: "vpnauthz", Handler: "main", Timeout: int(timeout / time.Second)},
-		Region:    c.region,
-		AccountId: c.accountID,
-	})
-	return ctx, cancel, nil
+	return l, nil
 }
 
 // newRequestID makes an id shaped like FC's: 1-<seconds in hex>-<random>.

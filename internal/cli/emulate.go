@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"vpnauthz/internal/emulator"
@@ -25,6 +29,15 @@ ALIBABA_CLOUD_SECURITY_TOKEN, FC_ACCOUNT_ID, FC_REGION) and vpcEndpoint,
 slsEndpoint, project, logstore, accountId and region. The credentials are an
 STS key, secret and token made at random for this run. It serves until SIGINT
 or SIGTERM.
+
+With --format env it prints instead one "export NAME=value" line per
+variable, shell-quoted, for the endpoints, project, logstore, credentials,
+account and region, and a SCAN_TARGETS covering every region of the
+inventory, so that
+
+  eval "$(vpnauthz emulate --format env)"
+
+in another shell (or the first lines of its output) point vpnauthz at it.
 
 --addr is the VPC API's address; Log Service listens on the next free port
 (on any free port when --addr's port is 0). The project "vpnauthz-demo" and its
@@ -59,12 +72,14 @@ region and action has a token bucket of --quota calls a second (up to --burst
 at once); calls beyond it get 400 Throttling.User, as the real quota answers.`
 
 func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("emulate", "[--addr HOST:PORT] [--inventory FILE] [--latency D] [--quota N [--burst N]]", emulateDescription)
+	fs := newFlagSet("emulate", "[--addr HOST:PORT] [--inventory FILE] [--format json|env] [--latency D] [--quota N [--burst N]]", emulateDescription)
 	addr := fs.String("addr", "127.0.0.1:0", "loopback `address` of the VPC API (port 0: any free port)")
 	inventoryPath := fs.String("inventory", "", "inventory JSON `file` (default: the demo inventory)")
 	latency := fs.Duration("latency", 0, "`delay` added to every VPC API call (like 50ms)")
 	quota := fs.Float64("quota", 0, "VPC API `calls` a second per region and action; beyond it, Throttling.User (0: no quota)")
 	burst := fs.Int("burst", 1, "`calls` a region and action may make at once within --quota")
+	format := envFormatJSON
+	fs.Var(&format, "format", "`output`: json (one JSON object) or env (export lines for a shell)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -77,7 +92,7 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "vpnauthz emulate: --addr %s: %v\n", *addr, err)
 		return exitUsage
 	}
-	var inv *vpcemu.Inventory
+	inv := emulator.Demo(time.Now())
 	if *inventoryPath != "" {
 		if inv, err = vpcemu.LoadInventory(*inventoryPath); err != nil {
 			fmt.Fprintf(stderr, "vpnauthz emulate: --inventory: %v\n", err)
@@ -95,6 +110,17 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		c.VPC.SetQuota(*quota, *burst)
 	}
 
+	if format == envFormatEnv {
+		env := c.Env()
+		env["SCAN_TARGETS"] = coveringTargets(inv)
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			fmt.Fprintf(stdout, "export %s=%s\n", k, shellQuote(env[k]))
+		}
+		fmt.Fprintln(stderr, "vpnauthz emulate: serving until interrupted")
+		<-ctx.Done()
+		fmt.Fprintln(stderr, "vpnauthz emulate: stopping")
+		return exitOK
+	}
 	out := map[string]string{}
 	for k, v := range c.Env() {
 		out[k] = v
@@ -166,4 +192,44 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// envFormat is emulate's --format.
+type envFormat string
+
+const (
+	envFormatJSON envFormat = "json"
+	envFormatEnv  envFormat = "env"
+)
+
+func (f *envFormat) String() string { return string(*f) }
+
+func (f *envFormat) Set(v string) error {
+	switch envFormat(v) {
+	case envFormatJSON, envFormatEnv:
+		*f = envFormat(v)
+		return nil
+	}
+	return errors.New("want json or env")
+}
+
+// coveringTargets is a SCAN_TARGETS that covers every connection of inv:
+// each of its regions whole.
+func coveringTargets(inv *vpcemu.Inventory) string {
+	regions := slices.Sorted(maps.Keys(inv.Regions))
+	for i, r := range regions {
+		regions[i] = r + ":*"
+	}
+	return strings.Join(regions, " ")
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// shellQuote gives s as one word of a POSIX shell: bare when it is made of
+// characters no shell interprets, else in single quotes.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -10,9 +10,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
-
 	"vpnauthz/handler"
+	"vpnauthz/internal/finding"
+	"vpnauthz/internal/function"
 )
 
 const invokeDescription = `
@@ -22,9 +22,21 @@ report. For an HTTP event it prints the response status and the report in its
 body; an ignored event or a health answer is printed as it is.
 
 The event is a file holding a timer, HTTP trigger or EventBridge event as
-Function Compute delivers it (the repository's events/ has samples). Without
---event it is a timer event with an empty payload and triggerName "cli", which
-scans every configured target.
+Function Compute delivers it (the repository's events/ has samples); the scan
+is recorded with that event's trigger (timer, http, event). Without --event it
+is a timer event with an empty payload and triggerName "cli", which scans
+every configured target and is recorded with trigger "cli".
+
+--format chooses the output: table (the default), json (the handler's answer
+as FC returns it; --json is the same), jsonl (one finding per line, with
+exactly the keys of the Log Service log), csv (a header of those keys, then
+one finding per line) or ocsf (one OCSF 1.x Compliance Finding, class_uid
+2003, per line). Only table and json show an answer that holds no findings.
+
+--dry-run scans and prints without delivering anything, and needs no Log
+Service settings. --fail-on SEVERITY (low, medium or high) makes the exit
+status 3 when any FAIL finding (SUPPRESSED ones do not count) has that
+severity or a higher one: a gate for CI.
 
 Without --live the function runs on the built-in emulated VPC API and Log
 Service, seeded with a demo inventory of seven connections in three regions,
@@ -41,12 +53,17 @@ account from FC_ACCOUNT_ID (required: it is part of some findings' uid).
 
 Exit status: 0 when the invocation succeeded (FAIL and ERROR findings are
 results, not failures), 1 when it failed or an HTTP event was answered with an
-error status, 2 for a bad command line or event file.`
+error status, 2 for a bad command line or event file, 3 when --fail-on finds
+a FAIL at or above its severity.`
 
 func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("invoke", "[--event FILE] [--live] [--json] [--timeout D]", invokeDescription)
+	fs := newFlagSet("invoke", "[--event FILE] [--live] [--dry-run] [--format F] [--fail-on SEVERITY] [--timeout D]", invokeDescription)
 	eventPath := fs.String("event", "", "`file` holding the event (default: a timer event with an empty payload)")
-	asJSON := fs.Bool("json", false, "print the handler's raw response as JSON instead of the table")
+	asJSON := fs.Bool("json", false, "the same as --format json")
+	format := formatTable
+	fs.Var(&format, "format", "output `format`: table, json, jsonl, csv or ocsf")
+	var failOn severityFlag
+	fs.Var(&failOn, "fail-on", "exit 3 when a FAIL finding has this `severity` or a higher one: low, medium or high")
 	hf := addHandlerFlags(fs, "the invocation's deadline, like the function's timeout", slog.LevelWarn)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -54,15 +71,21 @@ func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !hf.valid(stderr) {
 		return exitUsage
 	}
-	live, timeout, level := hf.live, hf.timeout, hf.level
+	if *asJSON {
+		if format != formatTable && format != formatJSON {
+			fmt.Fprintf(stderr, "vpnauthz invoke: --json and --format %s: choose one\n", format)
+			return exitUsage
+		}
+		format = formatJSON
+	}
 	now := time.Now()
-	event, err := readEvent(*eventPath, now)
+	event, trigger, err := readEvent(*eventPath, now)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
 		return exitUsage
 	}
 
-	c, err := openScanCloud(*live)
+	c, err := openScanCloud(*hf.live)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
 		return exitError
@@ -70,66 +93,95 @@ func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer c.close()
 	fmt.Fprintf(stderr, "vpnauthz invoke: %s\n", c.describe())
 
-	var seen findingLog
-	// Findings Log Service refuses go to stderr: stdout is the table or JSON.
-	h := newHandler(c.cfg, c.cfgErr, BuildVersion(), newLogger(stderr, level, c, slog.LevelWarn), stderr, seen.add)
-	ictx, cancel, err := c.invocation(ctx, newRequestID(now), *timeout)
+	cfg, cfgErr := c.config()
+	// Findings Log Service refuses go to stderr: stdout is the output.
+	h := function.NewHandler(cfg, cfgErr, newLogger(stderr, hf.level, c, slog.LevelWarn), function.Options{Fallback: stderr})
+	inv, err := c.invocation(newRequestID(now))
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
 		return exitError
 	}
+	inv.Trigger, inv.DryRun, inv.Collect = trigger, *hf.dryRun, true
+	ictx, cancel := context.WithTimeout(ctx, *hf.timeout)
 	defer cancel()
-	res, invokeErr := h.Invoke(handler.FromCLI(ictx), event)
-
-	var code int
-	if *asJSON {
-		code = printJSON(stdout, res)
-	} else {
-		code = printResult(stdout, res, seen.all())
-	}
+	res, invokeErr := h.Handle(ictx, inv, event)
 	if invokeErr != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: the invocation failed: %s\n", describeInvokeError(invokeErr))
 		return exitError
 	}
+	code, err := printAs(stdout, stderr, format, res)
+	if err != nil {
+		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
+		return exitError
+	}
+	if code == exitOK && failOn.set && anyFailAtOrAbove(findingsOf(res), failOn.rank) {
+		fmt.Fprintf(stderr, "vpnauthz invoke: --fail-on %s: a FAIL finding has severity %s or higher\n", failOn.name, failOn.name)
+		return exitFound
+	}
 	return code
 }
 
-// readEvent reads the event file, or makes the default timer event.
-func readEvent(path string, now time.Time) (json.RawMessage, error) {
+// readEvent reads the event file, or makes the default timer event, and
+// gives the trigger to record: none for a file (the event's own kind), "cli"
+// for the default event.
+func readEvent(path string, now time.Time) (json.RawMessage, string, error) {
 	if path == "" {
-		return json.Marshal(map[string]string{
+		ev, err := json.Marshal(map[string]string{
 			"triggerTime": now.UTC().Format(time.RFC3339),
 			"triggerName": "cli",
 			"payload":     "",
 		})
+		return ev, finding.TriggerCLI, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--event: %w", err)
+		return nil, "", fmt.Errorf("--event: %w", err)
 	}
 	if !json.Valid(data) {
-		return nil, fmt.Errorf("--event %s: not a JSON document", path)
+		return nil, "", fmt.Errorf("--event %s: not a JSON document", path)
 	}
-	return data, nil
+	return data, "", nil
 }
 
-// describeInvokeError shows an invocation error as FC reports it: its type and
-// message.
+// describeInvokeError shows an invocation error as FC reports it: its type
+// and message.
 func describeInvokeError(err error) string {
-	typ, msg := invokeErrorParts(err)
-	return typ + ": " + msg
+	var e *handler.Error
+	if errors.As(err, &e) {
+		return e.Type + ": " + e.Message
+	}
+	return "Error: " + err.Error()
 }
 
-// invokeErrorParts splits an invocation error into FC's errorType and
-// errorMessage; errors of other types are of type "Error".
-func invokeErrorParts(err error) (typ, msg string) {
-	var ie messages.InvokeResponse_Error
-	if errors.As(err, &ie) {
-		return ie.Type, ie.Message
+// severityRank orders the severities of findings for --fail-on. The names
+// are those of the rules' table.
+var severityRank = map[string]int{"low": 1, "medium": 2, "high": 3}
+
+// severityFlag is --fail-on.
+type severityFlag struct {
+	set  bool
+	name string
+	rank int
+}
+
+func (s *severityFlag) String() string { return s.name }
+
+func (s *severityFlag) Set(v string) error {
+	r, ok := severityRank[v]
+	if !ok {
+		return errors.New("want low, medium or high")
 	}
-	var iep *messages.InvokeResponse_Error
-	if errors.As(err, &iep) && iep != nil {
-		return iep.Type, iep.Message
+	s.set, s.name, s.rank = true, v, r
+	return nil
+}
+
+// anyFailAtOrAbove reports a FAIL finding of rank or above; SUPPRESSED,
+// ERROR and PASS findings never count.
+func anyFailAtOrAbove(findings []finding.Finding, rank int) bool {
+	for _, f := range findings {
+		if f.Status == finding.StatusFail && severityRank[f.Severity] >= rank {
+			return true
+		}
 	}
-	return "Error", err.Error()
+	return false
 }

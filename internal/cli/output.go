@@ -3,119 +3,127 @@ package cli
 import (
 	"bytes"
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
-	"vpnauthz/events"
+	"vpnauthz/handler"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
+	"vpnauthz/internal/version"
 )
 
-// printJSON prints the handler's answer as indented JSON. An HTTP response
-// with an error status makes the exit status 1.
-func printJSON(w io.Writer, res any) int {
-	if res == nil {
-		return exitOK
+// outputFormat is invoke's --format.
+type outputFormat string
+
+const (
+	formatTable outputFormat = "table"
+	formatJSON  outputFormat = "json"
+	formatJSONL outputFormat = "jsonl"
+	formatCSV   outputFormat = "csv"
+	formatOCSF  outputFormat = "ocsf"
+)
+
+func (f *outputFormat) String() string { return string(*f) }
+
+func (f *outputFormat) Set(v string) error {
+	switch outputFormat(v) {
+	case formatTable, formatJSON, formatJSONL, formatCSV, formatOCSF:
+		*f = outputFormat(v)
+		return nil
 	}
-	data, err := json.MarshalIndent(res, "", "  ")
+	return errors.New("want table, json, jsonl, csv or ocsf")
+}
+
+// printAs prints the handler's answer in format and gives the exit status:
+// 1 for an HTTP answer with an error status. The formats made of findings
+// print none for an answer that holds none, and say so on stderr.
+func printAs(stdout, stderr io.Writer, format outputFormat, res handler.Result) (int, error) {
+	code := exitOK
+	if h, ok := res.(*handler.HTTPResult); ok && h.StatusCode >= 400 {
+		code = exitError
+	}
+	switch format {
+	case formatTable:
+		printResult(stdout, res)
+		return code, nil
+	case formatJSON:
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return exitError, fmt.Errorf("cannot show the response: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s\n", data)
+		return code, nil
+	}
+	findings := sortFindings(findingsOf(res))
+	if !carriesFindings(res) {
+		data, _ := json.Marshal(res)
+		fmt.Fprintf(stderr, "vpnauthz invoke: the answer holds no findings: %s\n", data)
+	}
+	var err error
+	switch format {
+	case formatJSONL:
+		err = writeJSONL(stdout, findings)
+	case formatCSV:
+		err = writeCSV(stdout, findings)
+	case formatOCSF:
+		err = writeOCSF(stdout, findings, version.String())
+	}
 	if err != nil {
-		fmt.Fprintf(w, "cannot show the response: %v\n", err)
-		return exitError
+		return exitError, err
 	}
-	fmt.Fprintf(w, "%s\n", data)
-	if resp, ok := asHTTPResponse(data); ok && resp.StatusCode >= 400 {
-		return exitError
+	return code, nil
+}
+
+// findingsOf gives the findings an answer carries: a scan's collected
+// findings, or those of a POST /scans report.
+func findingsOf(res handler.Result) []finding.Finding {
+	switch r := res.(type) {
+	case *handler.ScanResult:
+		return r.Findings
+	case *handler.HTTPResult:
+		if rep, ok := r.Value.(*handler.HTTPReport); ok {
+			return rep.Findings
+		}
 	}
-	return exitOK
+	return nil
+}
+
+func carriesFindings(res handler.Result) bool {
+	switch r := res.(type) {
+	case *handler.ScanResult:
+		return true
+	case *handler.HTTPResult:
+		_, ok := r.Value.(*handler.HTTPReport)
+		return ok
+	}
+	return false
 }
 
 // printResult prints the handler's answer for a person: findings and report
 // for a scan, status and body for an HTTP response, anything else as JSON.
-// seen holds the findings the sink was given, for scans whose report does not
-// list them (timer and EventBridge invocations).
-func printResult(w io.Writer, res any, seen []finding.Finding) int {
-	if res == nil {
-		return exitOK
-	}
-	data, err := json.Marshal(res)
-	if err != nil {
-		fmt.Fprintf(w, "cannot show the response: %v\n", err)
-		return exitError
-	}
-	if resp, ok := asHTTPResponse(data); ok {
-		return printHTTPResponse(w, resp, seen)
-	}
-	if report, ok := asReport(data); ok {
-		printReport(w, report, seen)
-		return exitOK
-	}
-	printIndented(w, data)
-	return exitOK
-}
-
-func printHTTPResponse(w io.Writer, resp events.HTTPTriggerResponse, seen []finding.Finding) int {
-	code := exitOK
-	if resp.StatusCode >= 400 {
-		code = exitError
-	}
-	fmt.Fprintf(w, "HTTP %d\n", resp.StatusCode)
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
-		decoded, err := base64.StdEncoding.DecodeString(resp.Body)
-		if err != nil {
-			fmt.Fprintf(w, "body is not valid base64: %v\n", err)
-			return exitError
+func printResult(w io.Writer, res handler.Result) {
+	switch r := res.(type) {
+	case *handler.ScanResult:
+		printReport(w, r.Report, r.Findings)
+	case *handler.HTTPResult:
+		fmt.Fprintf(w, "HTTP %d\n", r.StatusCode)
+		if rep, ok := r.Value.(*handler.HTTPReport); ok {
+			fmt.Fprintln(w)
+			printReport(w, rep.Report, rep.Findings)
+			return
 		}
-		body = decoded
+		if r.Body != "" {
+			printIndented(w, []byte(r.Body))
+		}
+	default:
+		data, _ := json.Marshal(res)
+		printIndented(w, data)
 	}
-	if report, ok := asReport(body); ok {
-		fmt.Fprintln(w)
-		printReport(w, report, seen)
-		return code
-	}
-	if json.Valid(body) {
-		printIndented(w, body)
-	} else if len(body) > 0 {
-		fmt.Fprintf(w, "%s\n", body)
-	}
-	return code
-}
-
-// asHTTPResponse recognises an HTTP trigger response by its statusCode.
-func asHTTPResponse(data []byte) (events.HTTPTriggerResponse, bool) {
-	var probe map[string]json.RawMessage
-	if json.Unmarshal(data, &probe) != nil {
-		return events.HTTPTriggerResponse{}, false
-	}
-	if _, ok := probe["statusCode"]; !ok {
-		return events.HTTPTriggerResponse{}, false
-	}
-	var resp events.HTTPTriggerResponse
-	if json.Unmarshal(data, &resp) != nil {
-		return events.HTTPTriggerResponse{}, false
-	}
-	return resp, true
-}
-
-// asReport recognises a scan report by its scanId.
-func asReport(data []byte) (scan.Report, bool) {
-	var probe map[string]json.RawMessage
-	if json.Unmarshal(data, &probe) != nil {
-		return scan.Report{}, false
-	}
-	if _, ok := probe["scanId"]; !ok {
-		return scan.Report{}, false
-	}
-	var r scan.Report
-	if json.Unmarshal(data, &r) != nil {
-		return scan.Report{}, false
-	}
-	return r, true
 }
 
 func printIndented(w io.Writer, data []byte) {
@@ -127,25 +135,11 @@ func printIndented(w io.Writer, data []byte) {
 	fmt.Fprintf(w, "%s\n", buf.Bytes())
 }
 
-// printReport prints the findings (the report's own, else those seen for this
-// scan) and the report's summary and delivery.
-func printReport(w io.Writer, r scan.Report, seen []finding.Finding) {
-	findings := r.Findings
-	if len(findings) == 0 {
-		for _, f := range seen {
-			if f.ScanID == r.ScanID || f.ScanID == "" {
-				findings = append(findings, f)
-			}
-		}
-	}
+// printReport prints the findings and the report's summary and delivery.
+func printReport(w io.Writer, r scan.Report, findings []finding.Finding) {
 	if len(findings) > 0 {
 		printFindings(w, findings)
 		fmt.Fprintln(w)
-	} else if r.Summary.Findings() > 0 {
-		// A timer or EventBridge dry run neither delivers its findings nor
-		// returns them: only the counts are known.
-		fmt.Fprintf(w, "(%d findings made; this dry run neither delivered nor returned them: "+
-			"an HTTP event, POST /scans with dryRun, returns them)\n\n", r.Summary.Findings())
 	}
 
 	s := r.Summary
@@ -179,6 +173,20 @@ var statusRank = map[string]int{
 }
 
 func printFindings(w io.Writer, findings []finding.Finding) {
+	fs := sortFindings(findings)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tSEVERITY\tRULE\tREGION\tCONNECTION\tBIND UID\tBIND INSTANCE\tDETAIL")
+	for _, f := range fs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			cell(f.Status), cell(f.Severity), cell(f.RuleID), cell(f.Region), cell(f.VpnConnectionID),
+			cell(f.BindUID), cell(f.BindInstance), detail(f))
+	}
+	_ = tw.Flush()
+}
+
+// sortFindings orders findings as every output shows them: what needs
+// attention first, then by place.
+func sortFindings(findings []finding.Finding) []finding.Finding {
 	fs := slices.Clone(findings)
 	slices.SortStableFunc(fs, func(a, b finding.Finding) int {
 		return cmp.Or(
@@ -190,14 +198,7 @@ func printFindings(w io.Writer, findings []finding.Finding) {
 			cmp.Compare(a.BindInstance, b.BindInstance),
 		)
 	})
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tSEVERITY\tRULE\tREGION\tCONNECTION\tBIND UID\tBIND INSTANCE\tDETAIL")
-	for _, f := range fs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			cell(f.Status), cell(f.Severity), cell(f.RuleID), cell(f.Region), cell(f.VpnConnectionID),
-			cell(f.BindUID), cell(f.BindInstance), detail(f))
-	}
-	_ = tw.Flush()
+	return fs
 }
 
 func rank(status string) int {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -123,102 +122,6 @@ func TestServeAnswersRealHTTPRequests(t *testing.T) {
 			}
 			if status != tt.wantStatus || json.Unmarshal(body, &e) != nil || e.Error.Message == "" {
 				t.Errorf("%s %s = %d %s, want %d with a JSON error", tt.method, tt.path, status, body, tt.wantStatus)
-			}
-		})
-	}
-}
-
-func TestHTTPEventIsWhatFCSends(t *testing.T) {
-	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:9000/scans/a%20b?dryRun=true&x=1&x=2", strings.NewReader("ignored"))
-	r.RemoteAddr = "192.0.2.7:51234"
-	r.Header.Set("User-Agent", "curl/8.5.0")
-	r.Header.Add("Accept", "application/json")
-	r.Header.Add("Accept", "text/plain")
-	now := time.UnixMilli(1777601441123)
-
-	tests := []struct {
-		name       string
-		body       []byte
-		wantBody   string
-		wantBase64 bool
-	}{
-		{"text body", []byte(`{"dryRun":true}`), `{"dryRun":true}`, false},
-		{"binary body", []byte{0xff, 0x00}, "/wA=", true},
-		{"no body", nil, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			data, err := json.Marshal(httpEvent(r, tt.body, "1234567890123456", "1-req", now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var e struct {
-				Version, RawPath, Body string
-				IsBase64Encoded        bool
-				Headers                map[string]string
-				QueryParameters        map[string]string
-				RequestContext         struct {
-					AccountID, DomainName, RequestID, Time, TimeEpoch string
-					HTTP                                              struct{ Method, Path, Protocol, SourceIP, UserAgent string }
-				}
-			}
-			if err := json.Unmarshal(data, &e); err != nil {
-				t.Fatal(err)
-			}
-			if e.Version != "v1" || e.RawPath != "/scans/a%20b" || e.Body != tt.wantBody || e.IsBase64Encoded != tt.wantBase64 {
-				t.Errorf("event = %s", data)
-			}
-			if e.Headers["Accept"] != "application/json,text/plain" || e.Headers["User-Agent"] != "curl/8.5.0" {
-				t.Errorf("headers = %v", e.Headers)
-			}
-			if e.QueryParameters["x"] != "1,2" || e.QueryParameters["dryRun"] != "true" {
-				t.Errorf("query = %v", e.QueryParameters)
-			}
-			rc := e.RequestContext
-			if rc.AccountID != "1234567890123456" || rc.DomainName != "127.0.0.1:9000" || rc.RequestID != "1-req" ||
-				rc.Time != "2026-05-01T02:10:41Z" || rc.TimeEpoch != "1777601441123" {
-				t.Errorf("requestContext = %+v", rc)
-			}
-			if h := rc.HTTP; h.Method != "POST" || h.Path != "/scans/a b" || h.Protocol != "HTTP/1.1" || h.SourceIP != "192.0.2.7" || h.UserAgent != "curl/8.5.0" {
-				t.Errorf("requestContext.http = %+v", h)
-			}
-			for _, key := range []string{`"sourceIp"`, `"userAgent"`, `"timeEpoch"`, `"isBase64Encoded"`, `"queryParameters"`, `"requestContext"`} {
-				if !strings.Contains(string(data), key) {
-					t.Errorf("event lacks %s: %s", key, data)
-				}
-			}
-		})
-	}
-}
-
-func TestWriteResultAsFCWould(t *testing.T) {
-	tests := []struct {
-		name       string
-		res        any
-		err        error
-		wantStatus int
-		wantBody   string
-		wantHeader map[string]string
-	}{
-		{"response", map[string]any{"statusCode": 201, "headers": map[string]string{"Content-Type": "text/plain", "Content-Length": "99", "X-Fc-Secret": "x"},
-			"isBase64Encoded": false, "body": "made"}, nil, 201, "made", map[string]string{"Content-Type": "text/plain", "X-Fc-Secret": ""}},
-		{"base64 body", map[string]any{"statusCode": 200, "isBase64Encoded": true, "body": "aGk="}, nil, 200, "hi", nil},
-		{"plain value", map[string]any{"ignored": true}, nil, 200, `{"ignored":true}`, map[string]string{"Content-Type": "application/json"}},
-		{"invocation error", nil, io.ErrUnexpectedEOF, 502, `"errorMessage":"unexpected EOF"`, map[string]string{"X-Fc-Error-Type": "UnhandledInvocationError"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			if got := writeResult(w, tt.res, tt.err); got != tt.wantStatus || w.Code != tt.wantStatus {
-				t.Errorf("status %d/%d, want %d", got, w.Code, tt.wantStatus)
-			}
-			if !strings.Contains(w.Body.String(), tt.wantBody) {
-				t.Errorf("body %q, want %q", w.Body.String(), tt.wantBody)
-			}
-			for k, v := range tt.wantHeader {
-				if w.Header().Get(k) != v {
-					t.Errorf("header %s = %q, want %q", k, w.Header().Get(k), v)
-				}
 			}
 		})
 	}

@@ -43,27 +43,28 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitError
 	}
 	defer c.close()
-	if c.cfgErr != nil {
-		fmt.Fprintf(stderr, "vpnauthz setup-sls: invalid configuration: %v\n", c.cfgErr)
+	cfg, cfgErr := c.config()
+	if cfgErr != nil {
+		fmt.Fprintf(stderr, "vpnauthz setup-sls: invalid configuration: %v\n", cfgErr)
 		return exitError
 	}
-	if err := c.cfg.DeliveryConfigured(); err != nil {
+	if err := cfg.DeliveryConfigured(); err != nil {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: %v\n", err)
 		return exitError
 	}
-	endpoint := c.cfg.SLSEndpointFor(c.region)
-	if endpoint == "" {
-		fmt.Fprintf(stderr, "vpnauthz setup-sls: no Log Service endpoint for region %q: set SLS_ENDPOINT\n", c.region)
-		return exitError
-	}
-	creds, err := c.creds()
+	inv, err := c.invocation(newRequestID(time.Now()))
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: %v\n", err)
 		return exitError
 	}
+	endpoint := cfg.SLSEndpointFor(inv.Region)
+	if endpoint == "" {
+		fmt.Fprintf(stderr, "vpnauthz setup-sls: no Log Service endpoint for region %q: set SLS_ENDPOINT\n", inv.Region)
+		return exitError
+	}
 	sctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	opts := slssink.Options{Endpoint: endpoint, Project: c.cfg.SLSProject, Logstore: c.cfg.SLSLogstore, Credentials: creds}
+	opts := slssink.Options{Endpoint: endpoint, Project: cfg.SLSProject, Logstore: cfg.SLSLogstore, Credentials: inv.Credentials}
 	if err := slssink.Setup(sctx, opts); err != nil {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: %v\n", err)
 		return exitError
@@ -71,9 +72,9 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 	keys := indexKeys(slssink.Index().Keys)
 	source := "as sent"
-	if c.demo != nil {
+	if ir, ok := c.(indexReader); ok {
 		// Show what the emulated service stored, not merely what was sent.
-		stored, ok := c.demo.SLS.Index(opts.Project, opts.Logstore)
+		stored, ok := ir.storedIndex(opts.Project, opts.Logstore)
 		if !ok {
 			fmt.Fprintf(stderr, "vpnauthz setup-sls: the emulated Log Service holds no index for %s/%s\n", opts.Project, opts.Logstore)
 			return exitError
@@ -116,4 +117,13 @@ func indexKeys(m map[string]sls.IndexKey) map[string]string {
 		out[k] = v.Type
 	}
 	return out
+}
+
+// indexReader is a cloud that can show the index its Log Service stored.
+type indexReader interface {
+	storedIndex(project, logstore string) ([]byte, bool)
+}
+
+func (d *demoCloud) storedIndex(project, logstore string) ([]byte, bool) {
+	return d.emu.SLS.Index(project, logstore)
 }

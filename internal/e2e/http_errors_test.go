@@ -42,7 +42,7 @@ func TestHTTPErrorStatuses(t *testing.T) {
 		{"unknown route", withRequest("POST", "/scan", "", nil), 404, "NotFound", "/scan", [2]string{}},
 		{"root", withRequest("GET", "/", "", nil), 404, "NotFound", "", [2]string{}},
 		{"GET /scans", withRequest("GET", "/scans", "", nil), 405, "MethodNotAllowed", "POST", [2]string{"Allow", "POST"}},
-		{"POST /health", withRequest("POST", "/health", "", nil), 405, "MethodNotAllowed", "GET", [2]string{"Allow", "GET"}},
+		{"POST /health", withRequest("POST", "/health", "", nil), 405, "MethodNotAllowed", "GET", [2]string{"Allow", "GET, HEAD"}},
 		{"body over 64 KiB", withRequest("POST", "/scans", big, json200), 413, "PayloadTooLarge", "65536", [2]string{}},
 		{"base64 body over 64 KiB", func(ev map[string]any) {
 			withRequest("POST", "/scans", base64.StdEncoding.EncodeToString([]byte(big)), json200)(ev)

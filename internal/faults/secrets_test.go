@@ -17,6 +17,7 @@ import (
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/cred"
+	"vpnauthz/internal/function"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
@@ -130,7 +131,7 @@ func TestNoSecretInOutput(t *testing.T) {
 				Credentials: fccontext.Credentials{AccessKeyId: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken},
 			})
 			for _, ev := range []string{httpScanEvent, `{"triggerTime":"2026-05-01T02:00:00Z","triggerName":"hourly","payload":""}`} {
-				resp, err := h.Invoke(fc, json.RawMessage(ev))
+				resp, err := function.Invoke(h)(fc, []byte(ev))
 				b, _ := json.Marshal(resp)
 				out.Write(b)
 				if err != nil {

@@ -17,6 +17,7 @@ import (
 	"vpnauthz/handler"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/function"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
@@ -93,8 +94,8 @@ func TestRequestSteering(t *testing.T) {
 			}
 
 			body, _ := json.Marshal(events.ScanPayload{Targets: []string{raw}})
-			resp, err := h.Invoke(fc, httpEvent(t, string(body)))
-			r, ok := resp.(events.HTTPTriggerResponse)
+			resp, err := function.Invoke(h)(fc, httpEvent(t, string(body)))
+			r, ok := resp.(*handler.HTTPResult)
 			if err != nil || !ok || r.StatusCode != 400 {
 				t.Errorf("POST /scans: %+v, %v; want 400", resp, err)
 			}

@@ -1,14 +1,19 @@
-package cli
+package function
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
+	"vpnauthz/handler"
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/scan"
 )
@@ -51,7 +56,7 @@ func TestFCHandlerScansAsConfigured(t *testing.T) {
 	t.Setenv("TRUSTED_ACCOUNT_IDS", emulator.DemoTrustedAccount)
 	t.Setenv("LOG_LEVEL", "error")
 
-	res, err := FCHandler()(fcContext(t, c), timerEvent)
+	res, err := Invoke(FromEnviron())(fcContext(t, c), timerEvent)
 	if err != nil {
 		t.Fatalf("invocation failed: %v", err)
 	}
@@ -72,13 +77,17 @@ func TestFCHandlerReportsInvalidConfigurationOnEveryInvocation(t *testing.T) {
 	}
 	t.Setenv("SCAN_TARGETS", "cn-shanghai")      // no connection part
 	t.Setenv("TRUSTED_ACCOUNT_IDS", "not-a-uid") // and a bad account id
-	h := FCHandler()                             // must not panic or exit
+	h := Invoke(FromEnviron())                   // must not panic or exit
 	for i := range 2 {
 		_, err := h(fcContext(t, c), timerEvent)
 		if err == nil {
 			t.Fatalf("invocation %d succeeded with an invalid configuration", i+1)
 		}
-		msg := describeInvokeError(err)
+		var ie messages.InvokeResponse_Error
+		if !errors.As(err, &ie) {
+			t.Fatalf("error %T %v: want the runtime's error type", err, err)
+		}
+		msg := ie.Type + ": " + ie.Message
 		for _, want := range []string{"InvalidConfiguration", "SCAN_TARGETS", "TRUSTED_ACCOUNT_IDS"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("invocation %d: error %q does not name %s", i+1, msg, want)
@@ -90,12 +99,21 @@ func TestFCHandlerReportsInvalidConfigurationOnEveryInvocation(t *testing.T) {
 	}
 }
 
-func TestLiveNeedsARegion(t *testing.T) {
-	t.Setenv("FC_REGION", "")
-	t.Setenv("ALIBABA_CLOUD_REGION_ID", "")
-	t.Setenv("SLS_ENDPOINT", "")
-	code, _, errOut := runCLI(t, "invoke", "--live")
-	if code != 1 || !strings.Contains(errOut, "FC_REGION") {
-		t.Errorf("exit %d, stderr %q; want 1 asking for FC_REGION", code, errOut)
+func TestInvokeWithoutAnFCContext(t *testing.T) {
+	h := Invoke(NewHandler(nil, errors.New("unused"), slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{}))
+	res, err := h(context.Background(), timerEvent)
+	var ie messages.InvokeResponse_Error
+	if res != nil || !errors.As(err, &ie) || ie.Type != handler.ErrInvalidContext {
+		t.Errorf("got %v, %v; want an InvalidContext error", res, err)
+	}
+}
+
+func TestInvokeKeepsTheHandlersErrorType(t *testing.T) {
+	c := startEmulator(t)
+	h := Invoke(NewHandler(nil, errors.New("unused"), slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{}))
+	_, err := h(fcContext(t, c), []byte(`{"nothing":1}`))
+	var ie messages.InvokeResponse_Error
+	if !errors.As(err, &ie) || ie.Type != handler.ErrInvalidEvent || !strings.Contains(ie.Message, `"nothing"`) {
+		t.Errorf("error %T %v; want InvalidEvent naming the key", err, err)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package function
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aliyun/fc-runtime-go-sdk/events"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
+	"vpnauthz/handler"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/cred"
@@ -39,7 +39,7 @@ func TestConcurrentInvocationsShareNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(cfg, nil, "test", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	h := Invoke(NewHandler(cfg, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{}))
 
 	targets := map[string]string{ // connection → region, every demo connection
 		emulator.DemoTrusted: "cn-hangzhou", emulator.DemoPartner: "cn-hangzhou", emulator.DemoNoAuth: "cn-hangzhou",
@@ -72,12 +72,12 @@ func TestConcurrentInvocationsShareNothing(t *testing.T) {
 				},
 				Region: c.Region, AccountId: c.AccountID,
 			})
-			res, err := h.Invoke(ctx, httpScanEvent(t, results[i].target))
+			res, err := h(ctx, httpScanEvent(t, results[i].target))
 			if err != nil {
 				t.Errorf("invocation %d: %v", i, err)
 				return
 			}
-			resp, ok := res.(events.HTTPTriggerResponse)
+			resp, ok := res.(*handler.HTTPResult)
 			if !ok {
 				t.Errorf("invocation %d answered %T", i, res)
 				return
