@@ -67,6 +67,7 @@ type Server struct {
 	quotaUntil time.Time
 	failNext   []apiError
 	stats      Stats
+	admin      adminObjects // alerts and dashboards: alerting.go
 
 	netMu     sync.Mutex // serialises SetDown and Close
 	addr      string
