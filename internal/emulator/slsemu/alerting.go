@@ -349,9 +349,6 @@ func (s *Server) putAlert(req *request, pathName string, update bool) *apiError 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	adm := s.adminLocked()
-	if _, ok := adm.dashboards[req.project][c.Dashboard]; !ok {
-		return parameterInvalid("Dashboard does not exist: %s", c.Dashboard)
-	}
 	if adm.alerts[req.project] == nil {
 		adm.alerts[req.project] = map[string]*storedAlert{}
 	}
@@ -361,6 +358,9 @@ func (s *Server) putAlert(req *request, pathName string, update bool) *apiError 
 		return errorf(http.StatusBadRequest, "JobAlreadyExist", "Job %s already exists", a.Name)
 	case update && !exists:
 		return jobNotExist(a.Name)
+	}
+	if _, ok := adm.dashboards[req.project][c.Dashboard]; !ok {
+		return parameterInvalid("Dashboard does not exist: %s", c.Dashboard)
 	}
 	// The service owns these; a client sending back what GetAlert gave
 	// does not change them.
