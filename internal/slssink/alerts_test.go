@@ -2,6 +2,7 @@ package slssink_test
 
 import (
 	"encoding/json"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -374,5 +375,22 @@ func TestAlertSurvivesTheWire(t *testing.T) {
 	delete(g, "state") // the service's older spelling of status
 	if diff := cmp.Diff(w, g); diff != "" {
 		t.Errorf("alert read back differs from the definition (-want +got):\n%s", diff)
+	}
+}
+
+// The README quotes the queries as they are.
+func TestReadmeQuotesTheQueries(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, q := range queries() {
+		if !strings.Contains(string(readme), "\n"+q+"\n") {
+			t.Errorf("README does not quote %s as it is", name)
+		}
+	}
+	if strings.Contains(string(readme), "arbitrary(") {
+		t.Error("README shows arbitrary(): latest values are max_by(x, __time__)")
 	}
 }
