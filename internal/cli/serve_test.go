@@ -241,4 +241,33 @@ func TestSetupSLS(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("alert action policy", func(t *testing.T) {
+		c, err := emulator.Start(emulator.Options{Project: "audit", Logstore: "vpn-findings"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		for k, v := range c.Env() {
+			t.Setenv(k, v)
+		}
+		t.Setenv("SLS_ALERT_ACTION_POLICY_ID", "from-env")
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"setup-sls", "--live"}, "from-env"},
+			{[]string{"setup-sls", "--live", "--alert-action-policy", "from-flag"}, "from-flag"},
+		} {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != 0 || !strings.Contains(out, "alert audit/vpn-findings-high-open: ready (action policy "+tc.want+")") ||
+				!strings.Contains(out, "dashboard audit/vpn-findings-posture: ready") {
+				t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", tc.args, code, out, errOut)
+			}
+			alert, ok := c.SLS.Alert("audit", "vpn-findings-high-open")
+			if !ok || !strings.Contains(string(alert), `"actionPolicyId":"`+tc.want+`"`) {
+				t.Errorf("%v: stored alert %s", tc.args, alert)
+			}
+		}
+	})
 }

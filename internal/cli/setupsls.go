@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -25,15 +26,24 @@ With --live the logstore is SLS_PROJECT/SLS_LOGSTORE at SLS_ENDPOINT (default:
 the Log Service endpoint of FC_REGION or ALIBABA_CLOUD_REGION_ID), with
 credentials from the Alibaba Cloud credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID,
 ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN, a profile or a
-RAM role); they need log:CreateLogStore, log:CreateIndex and log:UpdateIndex.
+RAM role); they need log:CreateLogStore, log:CreateIndex, log:UpdateIndex,
+log:CreateDashboard, log:UpdateDashboard, log:CreateAlert and log:UpdateAlert.
+
+It also creates, or brings back to the current definition, the dashboard
+LOGSTORE-posture and the alert LOGSTORE-high-open: one alert per finding_uid
+whose newest transition is opened or reopened at high severity, recovered when
+the finding is resolved or suppressed. The alert notifies through the action
+policy given by --alert-action-policy (default SLS_ALERT_ACTION_POLICY_ID);
+without one it fires in the project's alert center and notifies nobody.
 
 Without --live it runs on the built-in emulated Log Service, so that it can be
 tried anywhere, and prints the index the service stored.`
 
 func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("setup-sls", "[--live] [--timeout D]", setupSLSDescription)
+	fs := newFlagSet("setup-sls", "[--live] [--timeout D] [--alert-action-policy ID]", setupSLSDescription)
 	live := fs.Bool("live", false, "set up the Log Service of the environment instead of the emulated one")
 	timeout := fs.Duration("timeout", time.Minute, "how long the setup may take")
+	actionPolicy := fs.String("alert-action-policy", os.Getenv("SLS_ALERT_ACTION_POLICY_ID"), "the SLS action policy the alert notifies through")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -65,7 +75,8 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	sctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	opts := slssink.Options{Endpoint: endpoint, Project: cfg.SLSProject, Logstore: cfg.SLSLogstore, Credentials: inv.Credentials}
-	if err := slssink.Setup(sctx, opts); err != nil {
+	alerting := slssink.Alerting{ActionPolicyID: *actionPolicy, Region: inv.Region}
+	if err := slssink.SetupWithAlerting(sctx, opts, alerting); err != nil {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: %v\n", err)
 		return exitError
 	}
@@ -96,6 +107,12 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stdout, "%s\n", c.describe())
 	}
 	fmt.Fprintf(stdout, "logstore %s/%s at %s: ready\n", opts.Project, opts.Logstore, endpoint)
+	fmt.Fprintf(stdout, "dashboard %s/%s: ready\n", opts.Project, slssink.DashboardName(opts.Logstore))
+	notifies := "action policy " + alerting.ActionPolicyID
+	if alerting.ActionPolicyID == "" {
+		notifies = "no action policy: nobody is notified until SLS_ALERT_ACTION_POLICY_ID names one"
+	}
+	fmt.Fprintf(stdout, "alert %s/%s: ready (%s)\n", opts.Project, slssink.AlertName(opts.Logstore), notifies)
 	fmt.Fprintf(stdout, "field index (%s): %d keys\n", source, len(keys))
 	names := make([]string, 0, len(keys))
 	for k := range keys {

@@ -39,10 +39,10 @@ var (
 	idTokens = []string{" ", "\t", "\n", "\r", ",", ";"}
 )
 
-// Setup creates the logstore and a field index for every finding and summary
+// setupLogstore creates the logstore and a field index for every finding and summary
 // field, idempotently (vpnauthz setup-sls): an existing logstore is kept, an
 // existing index is replaced by this one.
-func Setup(ctx context.Context, opts Options) error {
+func setupLogstore(ctx context.Context, opts Options) error {
 	if opts.Project == "" || opts.Logstore == "" {
 		return errors.New("SLS setup: project and logstore are required")
 	}
@@ -91,7 +91,7 @@ func hasCode(err error, code string) bool {
 // a field index with analytics (doc_value) on every finding and summary key.
 func Index() sls.Index {
 	keys := make(map[string]sls.IndexKey, len(finding.Keys)+len(summaryKeys))
-	for _, k := range append(slices.Clone(finding.Keys), summaryKeys...) {
+	for _, k := range indexKeyNames() {
 		switch {
 		case slices.Contains(numericFields, k):
 			keys[k] = sls.IndexKey{Type: "long", Token: []string{}, DocValue: true}

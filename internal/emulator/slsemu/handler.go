@@ -170,6 +170,9 @@ func (s *Server) handle(req *request) (any, *apiError) {
 		}
 	}
 
+	if reply, e, ok := s.handleAlerting(req); ok {
+		return reply, e
+	}
 	if req.kind == routeProjectRoot {
 		switch {
 		case req.project == "" && r.Method == http.MethodGet:

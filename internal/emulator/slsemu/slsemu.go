@@ -69,7 +69,8 @@ type Server struct {
 	quotaUntil time.Time
 	failNext   []apiError
 	stats      Stats
-	pull       pullState // shards, cursors and PullLogs faults (pull.go)
+	pull       pullState    // shards, cursors and PullLogs faults (pull.go)
+	admin      adminObjects // alerts and dashboards: alerting.go
 
 	netMu     sync.Mutex // serialises SetDown and Close
 	addr      string
