@@ -25,11 +25,6 @@ var pending = map[string]string{
 	"member-accounts/sts:AssumeRole":                  "STS AssumeRole client (organisations)",
 	"resource-directory/resourcemanager:ListAccounts": "ResourceManager ListAccounts through CallApi (organisations)",
 	"fan-out/fc:InvokeFunction":                       "FC InvokeFunction async dispatch (fan-out)",
-	"state/ots:GetRange":                              "Tablestore state store (lifecycle)",
-	"state/ots:BatchWriteRow":                         "Tablestore state store (lifecycle)",
-	"state/ots:CreateTable":                           "setup-state (lifecycle)",
-	"state/ots:DescribeTable":                         "setup-state (lifecycle)",
-	"trail/log:GetCursorOrData":                       "trail logstore reader, PullLogs (Log Service trigger)",
 }
 
 // skipDirs hold no production calls: emulators, benchmarks, tests, tools.

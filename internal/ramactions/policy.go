@@ -264,6 +264,7 @@ func FunctionPolicy(c Config) (Document, error) {
 			arn := fmt.Sprintf("acs:ots:%s:%s:instance/%s/table/%s", c.StateRegion, c.AccountID, instance, table)
 			add(f, "ReadFindingState", "ots:GetRange", arn)
 			add(f, "WriteFindingState", "ots:BatchWriteRow", arn)
+			add(f, "CheckFindingStateWrite", "ots:GetRow", arn)
 		case Trail:
 			add(f, "PullTrailRecords", "log:GetCursorOrData", logstore(c.TrailRegion, c.TrailProject, c.TrailLogstore))
 		}
@@ -287,6 +288,14 @@ func SetupPolicy(c Config) (Document, error) {
 		switch a.Feature {
 		case Findings:
 			resources = []string{fmt.Sprintf("acs:log:%s:%s:project/%s/logstore/%s", c.SLSRegion, c.AccountID, c.SLSProject, c.SLSLogstore)}
+			switch a.RAM {
+			case "log:CreateDashboard", "log:UpdateDashboard":
+				// setup-sls names the dashboard after the findings logstore.
+				resources = []string{fmt.Sprintf("acs:log:%s:%s:project/%s/dashboard/%s-*", c.SLSRegion, c.AccountID, c.SLSProject, c.SLSLogstore)}
+			case "log:CreateAlert", "log:UpdateAlert":
+				// An alert is a job of the project, named after the findings logstore.
+				resources = []string{fmt.Sprintf("acs:log:%s:%s:project/%s/job/%s-*", c.SLSRegion, c.AccountID, c.SLSProject, c.SLSLogstore)}
+			}
 			if a.RAM == "log:CreateLogStore" {
 				// deploy.sh also creates the function's log logstore (without our index).
 				resources = append(resources, fmt.Sprintf("acs:log:%s:%s:project/%s/logstore/%s", c.SLSRegion, c.AccountID, c.SLSProject, c.FunctionLogstore))

@@ -207,9 +207,9 @@ func TestSetupPolicy(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{nil, []string{"log:CreateIndex", "log:CreateLogStore", "log:UpdateIndex"}},
+		{nil, []string{"log:CreateAlert", "log:CreateDashboard", "log:CreateIndex", "log:CreateLogStore", "log:UpdateAlert", "log:UpdateDashboard", "log:UpdateIndex"}},
 		{map[string]string{"STATE_STORE": "tablestore://vpnauthz/state"},
-			[]string{"log:CreateIndex", "log:CreateLogStore", "log:UpdateIndex", "ots:CreateTable", "ots:DescribeTable"}},
+			[]string{"log:CreateAlert", "log:CreateDashboard", "log:CreateIndex", "log:CreateLogStore", "log:UpdateAlert", "log:UpdateDashboard", "log:UpdateIndex", "ots:CreateTable", "ots:DescribeTable"}},
 	} {
 		cfg, err := ConfigFromEnv(baseArgs, envOf(tc.env))
 		if err != nil {
