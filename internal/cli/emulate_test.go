@@ -15,7 +15,7 @@ import (
 
 func TestEmulateLatencyAndQuota(t *testing.T) {
 	const latency = 40 * time.Millisecond
-	m := startCommand(t, regexp.MustCompile(`(?m)^(\{.*\})$`), "emulate", "--latency", latency.String(), "--quota", "0.5", "--burst", "2")
+	m := startCommand(t, regexp.MustCompile(`(?m)^(\{.*\})$`), "emulate", "--latency", latency.String(), "--quota", "0.05", "--burst", "2")
 	var env map[string]string
 	if err := json.Unmarshal([]byte(m[1]), &env); err != nil {
 		t.Fatal(err)
@@ -29,8 +29,9 @@ func TestEmulateLatencyAndQuota(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	// A bucket of 2 at half a call a second: two calls pass, the third,
-	// made at once, is throttled; every one waits out the latency.
+	// A bucket of 2 refilled every 20 s: two calls pass, the third is
+	// throttled however slowly a loaded machine makes them; every one waits
+	// out the latency.
 	for i := range 3 {
 		start := time.Now()
 		_, err := src.ListConnections(ctx, "cn-hangzhou", 1, 50)

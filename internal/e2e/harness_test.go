@@ -161,28 +161,37 @@ func startFunction(t *testing.T, c *cloud, env map[string]string) *function {
 		t.Fatalf("start the function: %v", err)
 	}
 	f.cmd = cmd
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// The wait for the first poll ends when the process does, so a function
+	// that cannot start fails the test instead of hanging it.
+	running, exited := context.WithCancelCause(context.Background())
+	waited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		exited(fmt.Errorf("the function exited: %v", err))
+		close(waited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-waited
 		if t.Failed() {
 			t.Logf("function stdout:\n%s\nfunction stderr:\n%s", tail(f.stdout.Bytes()), tail(f.stderr.Bytes()))
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for rt.Polls() == 0 {
-		select {
-		case err := <-exited:
-			t.Fatalf("the function exited before polling: %v\nstdout:\n%s\nstderr:\n%s", err, f.stdout.Bytes(), f.stderr.Bytes())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the function never polled the runtime API")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := rt.AwaitPolls(running, 1); err != nil {
+		t.Fatalf("the function never polled the runtime API: %v\nstdout:\n%s\nstderr:\n%s",
+			context.Cause(running), f.stdout.Bytes(), f.stderr.Bytes())
 	}
 	return f
+}
+
+// awaitStdout waits until the function's standard output satisfies cond. The
+// output comes through a pipe that may lag the invocation's answer a little;
+// the bound only keeps a missing line from hanging the test.
+func (f *function) awaitStdout(t *testing.T, cond func(stdout []byte) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = f.stdout.Await(ctx, cond)
 }
 
 // tail keeps the end of a long output for failure messages.

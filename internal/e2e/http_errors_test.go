@@ -101,14 +101,11 @@ func TestHTTPErrorStatuses(t *testing.T) {
 		if len(r.Findings) == 0 || len(r.Findings) != r.Summary.findings() {
 			t.Errorf("502 body has %d findings, the summary counts %d", len(r.Findings), r.Summary.findings())
 		}
-		// Stdout comes through a pipe that may lag the answer a little.
 		var lines []map[string]any
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			lines = findingLines(f.stdout.Bytes(), r.ScanID)
-			if len(lines) >= r.Summary.findings() || time.Now().After(deadline) {
-				break
-			}
-		}
+		f.awaitStdout(t, func(stdout []byte) bool {
+			lines = findingLines(stdout, r.ScanID)
+			return len(lines) >= r.Summary.findings()
+		})
 		if len(lines) != r.Summary.findings() {
 			t.Errorf("%d findings of scan %s on stdout, want %d", len(lines), r.ScanID, r.Summary.findings())
 		}

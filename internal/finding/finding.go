@@ -42,7 +42,7 @@ const (
 
 // Finding is one judgement of one rule on one authorization (or on a
 // connection without authorizations, or on a connection that could not be
-// read).
+// read). Its fields are the finding log's schema: see Schema.
 type Finding struct {
 	FindingUID             string `json:"finding_uid"`
 	ScanID                 string `json:"scan_id"`
@@ -66,23 +66,14 @@ type Finding struct {
 	ObservedAt             string `json:"observed_at"`
 }
 
+// FindingSchema is the schema of a finding log, read from Finding's tags.
+var FindingSchema = NewSchema[Finding]()
+
 // Keys lists the SLS content keys of a finding, in schema order.
-var Keys = []string{
-	"finding_uid", "scan_id", "trigger", "rule_id", "title", "severity", "status",
-	"status_detail", "region", "owner_account_id", "vpn_connection_id", "bind_uid",
-	"bind_product", "bind_instance", "authorization_created_at", "authorization_age_days",
-	"remediation", "exception_reason", "exception_expires", "observed_at",
-}
+var Keys = FindingSchema.Keys()
 
 // Values returns the finding's values in the order of Keys.
-func (f *Finding) Values() []string {
-	return []string{
-		f.FindingUID, f.ScanID, f.Trigger, f.RuleID, f.Title, f.Severity, f.Status,
-		f.StatusDetail, f.Region, f.OwnerAccountID, f.VpnConnectionID, f.BindUID,
-		f.BindProduct, f.BindInstance, f.AuthorizationCreatedAt, f.AuthorizationAgeDays,
-		f.Remediation, f.ExceptionReason, f.ExceptionExpires, f.ObservedAt,
-	}
-}
+func (f *Finding) Values() []string { return FindingSchema.Values(f) }
 
 // UID is the stable identity of a finding across scans: the first 32 hex
 // characters of SHA-256 over rule|owner|region|connection|bind uid|bind instance.

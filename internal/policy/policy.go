@@ -47,63 +47,6 @@ type Exception struct {
 	Expires         time.Time // the last day the exception holds (UTC midnight of that date)
 }
 
-// Rule describes one rule a policy judges authorizations by.
-type Rule struct {
-	ID       string
-	Title    string
-	Severity string
-}
-
-// Severities of findings.
-const (
-	SeverityHigh   = "high"
-	SeverityMedium = "medium"
-	SeverityLow    = "low"
-)
-
-// rules is the rule table in the order findings of one authorization are given.
-var rules = []Rule{
-	{finding.RuleUntrustedAccount, "VPN connection authorized to an untrusted account", SeverityHigh},
-	{finding.RuleUnexpectedProduct, "VPN connection authorized to a product other than CEN", SeverityMedium},
-	{finding.RuleUntrustedCEN, "VPN connection authorized to an untrusted CEN instance", SeverityMedium},
-	{finding.RuleStaleAuthorization, "Cross-account authorization older than the allowed age", SeverityLow},
-}
-
-var readRule = Rule{finding.RuleReadAuthorizations, "Cross-account authorizations could not be read", SeverityHigh}
-
-// Rules returns the rules an authorization can be judged by, in table order.
-// These are the rules an exception may name; read-authorizations is not
-// among them because an ERROR is never suppressed.
-func Rules() []Rule { return slices.Clone(rules) }
-
-// KnownRule reports whether id is one of Rules.
-func KnownRule(id string) bool {
-	return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
-}
-
-// EnabledRules returns the ids of the rules p judges by, in table order:
-// untrusted-cen only with a list of trusted CEN instances, stale-authorization
-// only with a maximum age.
-func (p *Policy) EnabledRules() []string {
-	ids := []string{finding.RuleUntrustedAccount, finding.RuleUnexpectedProduct}
-	if len(p.TrustedCENIDs) > 0 {
-		ids = append(ids, finding.RuleUntrustedCEN)
-	}
-	if p.MaxAuthorizationAgeDays > 0 {
-		ids = append(ids, finding.RuleStaleAuthorization)
-	}
-	return ids
-}
-
-func ruleByID(id string) Rule {
-	for _, r := range rules {
-		if r.ID == id {
-			return r
-		}
-	}
-	return Rule{ID: id}
-}
-
 // secondsBelow is the CreationTime under which the value is taken as epoch
 // seconds: 1e11 ms is March 1973, long before any authorization, while 1e11 s
 // is far in the future.
@@ -116,11 +59,10 @@ const dateLayout = "2006-01-02"
 // left for the caller to fill.
 func (p *Policy) Evaluate(c Connection, now time.Time) []finding.Finding {
 	now = now.UTC()
-	enabled := p.EnabledRules()
+	enabled := p.enabled()
 	if len(c.Authorizations) == 0 {
 		out := make([]finding.Finding, 0, len(enabled))
-		for _, id := range enabled {
-			r := ruleByID(id)
+		for _, r := range enabled {
 			out = append(out, finding.Finding{
 				FindingUID:      finding.UID(r.ID, c.AccountID, c.Region, c.ID, "", ""),
 				RuleID:          r.ID,
@@ -140,8 +82,8 @@ func (p *Policy) Evaluate(c Connection, now time.Time) []finding.Finding {
 	out := make([]finding.Finding, 0, len(enabled)*len(c.Authorizations))
 	for _, a := range c.Authorizations {
 		g := newGrant(c, a, now)
-		for _, id := range enabled {
-			out = append(out, p.judge(ruleByID(id), g, now))
+		for _, r := range enabled {
+			out = append(out, p.judge(r, g, now))
 		}
 	}
 	return out
@@ -216,14 +158,14 @@ func (p *Policy) judge(r Rule, g grant, now time.Time) finding.Finding {
 		f.AuthorizationAgeDays = strconv.Itoa(g.ageDays)
 	}
 
-	fail, detail := p.check(r.ID, g)
+	fail, detail := r.Check(p, g)
 	if !fail {
 		f.Status = finding.StatusPass
 		f.StatusDetail = detail + "."
 		return f
 	}
 	f.Status = finding.StatusFail
-	f.Remediation = remediation(r.ID, g)
+	f.Remediation = r.Remediation(g)
 	live, expired := p.exception(r.ID, g, now)
 	switch {
 	case live != nil:
@@ -238,41 +180,6 @@ func (p *Policy) judge(r Rule, g grant, now time.Time) finding.Finding {
 	}
 	f.StatusDetail = detail + "."
 	return f
-}
-
-// check judges one rule and gives the evidence, without a final period.
-func (p *Policy) check(rule string, g grant) (fail bool, detail string) {
-	switch rule {
-	case finding.RuleUntrustedAccount:
-		switch {
-		case g.bindUID == g.owner:
-			return false, g.String() + "; it is the owner"
-		case slices.Contains(p.TrustedAccountIDs, g.bindUID):
-			return false, g.String() + "; it is a trusted account"
-		}
-		return true, fmt.Sprintf("%s; it is neither the owner %s nor a trusted account", g, g.owner)
-	case finding.RuleUnexpectedProduct:
-		if g.product == "CEN" {
-			return false, g.String() + "; CEN is the expected product"
-		}
-		return true, fmt.Sprintf("%s; only CEN is expected, not %q", g, g.product)
-	case finding.RuleUntrustedCEN:
-		if slices.Contains(p.TrustedCENIDs, g.instance) {
-			return false, g.String() + "; it is a trusted CEN instance"
-		}
-		return true, g.String() + "; it is not among the trusted CEN instances"
-	case finding.RuleStaleAuthorization:
-		maxDays := p.MaxAuthorizationAgeDays
-		if g.created.IsZero() {
-			return true, fmt.Sprintf("%s; the authorization has no creation time, so its age is unknown and not shown to be within %d days", g, maxDays)
-		}
-		created := g.created.Format(time.RFC3339)
-		if g.ageDays > maxDays {
-			return true, fmt.Sprintf("%s; the authorization was created %s, %d days ago, more than the %d days allowed", g, created, g.ageDays, maxDays)
-		}
-		return false, fmt.Sprintf("%s; the authorization was created %s, %d days ago, within the %d days allowed", g, created, g.ageDays, maxDays)
-	}
-	return true, fmt.Sprintf("%s; rule %s is unknown", g, rule)
 }
 
 // exception finds the first live exception in file order that matches, or
@@ -306,22 +213,6 @@ func (e *Exception) liveAt(now time.Time) bool {
 	return now.Before(e.Expires.Add(24 * time.Hour))
 }
 
-func remediation(rule string, g grant) string {
-	revoke := fmt.Sprintf("Revoke the authorization with the CEN API RevokeInstanceFromTransitRouter "+
-		"(CenId=%s, CenOwnerId=%s, InstanceId=%s, InstanceType=VPN, RegionId=%s), "+
-		"after detaching any transit-router VPN attachment of the connection",
-		g.instance, g.bindUID, g.connection, g.region)
-	switch rule {
-	case finding.RuleUntrustedAccount:
-		return revoke + "; if the account is meant to attach it, add it to TRUSTED_ACCOUNT_IDS."
-	case finding.RuleUntrustedCEN:
-		return revoke + "; if the CEN instance is meant to attach it, add it to TRUSTED_CEN_IDS."
-	case finding.RuleStaleAuthorization:
-		return revoke + "; if it is still needed, grant it again so its age restarts."
-	}
-	return revoke + "."
-}
-
 // ErrorFinding is the one finding of a connection that could not be read.
 func ErrorFinding(region, connectionID, ownerAccountID, detail string, now time.Time) finding.Finding {
 	if detail == "" {
@@ -337,8 +228,7 @@ func ErrorFinding(region, connectionID, ownerAccountID, detail string, now time.
 		Region:          region,
 		OwnerAccountID:  ownerAccountID,
 		VpnConnectionID: connectionID,
-		Remediation: fmt.Sprintf("Check that the function's role is allowed vpc:DescribeVpnCrossAccountAuthorizations "+
-			"in %s and that %s exists there; the next scan retries.", region, connectionID),
-		ObservedAt: now.UTC().Format(time.RFC3339),
+		Remediation:     readRule.Remediation(grant{region: region, connection: connectionID}),
+		ObservedAt:      now.UTC().Format(time.RFC3339),
 	}
 }

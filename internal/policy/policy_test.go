@@ -482,3 +482,26 @@ func TestErrorFinding(t *testing.T) {
 		t.Error("an ERROR finding without detail")
 	}
 }
+
+// TestRuleTableComplete keeps every rule whole: a rule added to the table
+// without a check or a fix would otherwise only fail when it first fails.
+func TestRuleTableComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range append(Rules(), readRule) {
+		if r.ID == "" || r.Title == "" || r.Remediation == nil {
+			t.Errorf("rule %+v lacks an id, a title or a remediation", r)
+		}
+		switch r.Severity {
+		case SeverityHigh, SeverityMedium, SeverityLow:
+		default:
+			t.Errorf("rule %s has severity %q", r.ID, r.Severity)
+		}
+		if r.ID != readRule.ID && r.Check == nil {
+			t.Errorf("rule %s has no check", r.ID)
+		}
+		if seen[r.ID] {
+			t.Errorf("rule %s is in the table twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+}

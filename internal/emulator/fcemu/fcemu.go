@@ -83,6 +83,7 @@ type Server struct {
 	pending map[string]*call // delivered, awaiting the function's answer
 	queued  map[string]bool  // request ids waiting in Invoke
 	polls   int
+	changed chan struct{} // closed and replaced when polls or queued change
 }
 
 // New starts a runtime API on 127.0.0.1 with a free port.
@@ -98,6 +99,7 @@ func New() (*Server, error) {
 		done:    make(chan struct{}),
 		pending: map[string]*call{},
 		queued:  map[string]bool{},
+		changed: make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+apiPrefix+"next", s.next)
@@ -131,6 +133,45 @@ func (s *Server) Polls() int {
 	return s.polls
 }
 
+// AwaitPolls blocks until n polls of /next have arrived in all, so that a
+// test can tell the function's runtime has started, or until ctx ends or the
+// server closes.
+func (s *Server) AwaitPolls(ctx context.Context, n int) error {
+	return s.await(ctx, func() bool { return s.polls >= n })
+}
+
+// AwaitInvocations blocks until n calls of Invoke are outstanding (waiting
+// for a poll or for the function's answer), or until ctx ends or the server
+// closes.
+func (s *Server) AwaitInvocations(ctx context.Context, n int) error {
+	return s.await(ctx, func() bool { return len(s.queued) >= n })
+}
+
+// await waits until cond, read under s.mu, holds.
+func (s *Server) await(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ok, changed := cond(), s.changed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return ErrClosed
+		}
+	}
+}
+
+// notify wakes the waiters of await; s.mu is held.
+func (s *Server) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
 // Invoke hands inv to the next poll of the function and waits for its
 // response or error, or for ctx to end. Several invocations may be
 // outstanding at once.
@@ -161,6 +202,7 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 		return Result{}, fmt.Errorf("invoke %s: request id already in use", inv.RequestID)
 	}
 	s.queued[inv.RequestID] = true
+	s.notify()
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -190,6 +232,7 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.polls++
+	s.notify()
 	s.mu.Unlock()
 	var c *call
 	select {

@@ -8,15 +8,16 @@ import (
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
+
+	"vpnauthz/internal/testutil"
 )
 
-func TestBusyThenRecovery(t *testing.T) {
+func TestBusyNextThenRecovery(t *testing.T) {
 	s := newTestServer(t, Options{})
 	c := newClient(t, s, plainKeyID, plainSecret, "")
 	g := group("t", "", nil, entry(time.Now(), "k", "v"))
 
-	s.BusyFor(2 * time.Second)
-	busySince := time.Now()
+	s.BusyNext(2)
 	func() {
 		noServerRetries(t)
 		se := assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusServiceUnavailable, "ServerBusy")
@@ -28,34 +29,71 @@ func TestBusyThenRecovery(t *testing.T) {
 
 	// The SDK retries 503 with backoff; the call succeeds once the server recovers.
 	if err := c.PutLogs(testProject, testLogstore, g); err != nil {
-		t.Fatalf("PutLogs across the busy period: %v", err)
-	}
-	if waited := time.Since(busySince); waited < 2*time.Second {
-		t.Errorf("succeeded after %v, inside the busy period", waited)
+		t.Fatalf("PutLogs across the busy answers: %v", err)
 	}
 	st := s.Stats()
-	if st.ErrorsByCode["ServerBusy"] < 2 || st.PutLogsOK != 1 || st.LogsStored != 1 {
-		t.Errorf("stats %+v: want at least 2 ServerBusy, then 1 accepted", st)
+	if st.ErrorsByCode["ServerBusy"] != 2 || st.PutLogsCalls != 3 || st.PutLogsOK != 1 || st.LogsStored != 1 {
+		t.Errorf("stats %+v: want 2 ServerBusy, then 1 accepted", st)
 	}
 }
 
-func TestQuotaExceeded(t *testing.T) {
+func TestQuotaExceededNext(t *testing.T) {
+	noServerRetries(t)
 	s := newTestServer(t, Options{})
 	c := newClient(t, s, plainKeyID, plainSecret, "")
 	g := group("t", "", nil, entry(time.Now(), "k", "v"))
 
-	s.QuotaExceededFor(time.Hour)
-	se := assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusForbidden, "WriteQuotaExceed")
-	if se.Message != "Write quota is exceeded." {
-		t.Errorf("message %q", se.Message)
+	s.QuotaExceededNext(2)
+	for i := range 2 {
+		se := assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusForbidden, "WriteQuotaExceed")
+		if se.Message != "Write quota is exceeded." {
+			t.Errorf("call %d: message %q", i, se.Message)
+		}
+		// Reads are not throttled, and do not use up the fault.
+		if _, err := c.GetLogStore(testProject, testLogstore); err != nil {
+			t.Errorf("GetLogStore under write quota: %v", err)
+		}
 	}
-	// Reads are not throttled.
+	if err := c.PutLogs(testProject, testLogstore, g); err != nil {
+		t.Fatalf("after the quota answers: %v", err)
+	}
+	if st := s.Stats(); st.ErrorsByCode["WriteQuotaExceed"] != 2 || st.PutLogsOK != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestFaultWindowsFollowTheClock: BusyFor and QuotaExceededFor are windows of
+// the server's clock, stepped here instead of waited out.
+func TestFaultWindowsFollowTheClock(t *testing.T) {
+	noServerRetries(t)
+	// The clock starts at the real time: signatures and log times are checked by it.
+	clock := testutil.NewClock(time.Now())
+	s := newTestServer(t, Options{Now: clock.Now})
+	c := newClient(t, s, plainKeyID, plainSecret, "")
+	g := group("t", "", nil, entry(time.Now(), "k", "v"))
+
+	s.BusyFor(2 * time.Second)
+	assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusServiceUnavailable, "ServerBusy")
+	clock.Advance(2*time.Second - time.Nanosecond)
+	assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusServiceUnavailable, "ServerBusy")
+	clock.Advance(time.Nanosecond)
+	if err := c.PutLogs(testProject, testLogstore, g); err != nil {
+		t.Fatalf("at the end of the busy window: %v", err)
+	}
+
+	s.QuotaExceededFor(time.Minute)
+	assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusForbidden, "WriteQuotaExceed")
 	if _, err := c.GetLogStore(testProject, testLogstore); err != nil {
 		t.Errorf("GetLogStore under write quota: %v", err)
 	}
+	clock.Advance(59 * time.Second)
+	assertSLSError(t, c.PutLogs(testProject, testLogstore, g), http.StatusForbidden, "WriteQuotaExceed")
 	s.QuotaExceededFor(0)
 	if err := c.PutLogs(testProject, testLogstore, g); err != nil {
-		t.Fatalf("after the quota period: %v", err)
+		t.Fatalf("after the quota window was lifted: %v", err)
+	}
+	if st := s.Stats(); st.ErrorsByCode["ServerBusy"] != 2 || st.ErrorsByCode["WriteQuotaExceed"] != 2 || st.PutLogsOK != 2 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
@@ -115,50 +153,48 @@ func TestSetDownRefusesConnectionsThenServesOnSameAddress(t *testing.T) {
 	}
 }
 
+// TestSetDownDropsOpenConnections: a request waiting out an hour's latency
+// ends with an error as soon as the server goes down; if it did not, the test
+// would hang rather than pass.
 func TestSetDownDropsOpenConnections(t *testing.T) {
-	s := newTestServer(t, Options{Latency: 2 * time.Second})
+	noServerRetries(t)
+	s := newTestServer(t, Options{Latency: time.Hour})
 	c := newClient(t, s, plainKeyID, plainSecret, "")
+	arrived := make(chan string, 1)
+	s.SetArrivalHook(func(r *http.Request) { arrived <- r.URL.Path })
 	done := make(chan error, 1)
 	go func() { done <- c.PutLogs(testProject, testLogstore, group("t", "", nil, entry(time.Now(), "k", "v"))) }()
-	for s.Stats().Requests == 0 {
-		time.Sleep(5 * time.Millisecond)
+	// The SDK's PutLogs may first read the logstore: whichever request
+	// arrives first is the one in flight.
+	if path := <-arrived; !strings.HasPrefix(path, "/logstores/"+testLogstore) {
+		t.Errorf("arrived %s, want a request of the PutLogs call", path)
 	}
-	start := time.Now()
 	s.SetDown(true)
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("PutLogs in flight succeeded although the server went down")
-		}
-		if time.Since(start) > time.Second {
-			t.Errorf("in-flight call ended %v after SetDown", time.Since(start))
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("in-flight PutLogs still blocked after SetDown")
+	if err := <-done; err == nil {
+		t.Fatal("PutLogs in flight succeeded although the server went down")
 	}
 	if got := len(s.Logs(testProject, testLogstore)); got != 0 {
 		t.Errorf("stored %d logs", got)
 	}
 }
 
+// TestLatency checks only a lower bound of time, which load cannot break; a
+// latency not lifted shows as a call that waits an hour.
 func TestLatency(t *testing.T) {
 	s := newTestServer(t, Options{})
 	c := newClient(t, s, plainKeyID, plainSecret, "")
 	g := group("t", "", nil, entry(time.Now(), "k", "v"))
-	s.SetLatency(300 * time.Millisecond)
+	s.SetLatency(100 * time.Millisecond)
 	start := time.Now()
 	if err := c.PutLogs(testProject, testLogstore, g); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 300*time.Millisecond {
-		t.Errorf("PutLogs took %v under 300ms latency", took)
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("PutLogs took %v under 100ms latency", took)
 	}
+	s.SetLatency(time.Hour)
 	s.SetLatency(0)
-	start = time.Now()
 	if err := c.PutLogs(testProject, testLogstore, g); err != nil {
 		t.Fatal(err)
-	}
-	if took := time.Since(start); took >= 300*time.Millisecond {
-		t.Errorf("PutLogs took %v without latency", took)
 	}
 }

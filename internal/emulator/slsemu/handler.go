@@ -99,8 +99,11 @@ func projectFromHost(hostport string) string {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.stats.Requests++
-	latency := s.latency
+	latency, arrival := s.latency, s.arrival
 	s.mu.Unlock()
+	if arrival != nil {
+		arrival(r)
+	}
 	if latency > 0 {
 		t := time.NewTimer(latency)
 		select {

@@ -68,6 +68,7 @@ type Server struct {
 	busyUntil  time.Time
 	quotaUntil time.Time
 	failNext   []apiError
+	arrival    func(*http.Request)
 	stats      Stats
 	pull       pullState    // shards, cursors and PullLogs faults (pull.go)
 	admin      adminObjects // alerts and dashboards: alerting.go
@@ -206,6 +207,28 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
+// SetArrivalHook sets a function called as each request arrives, before its
+// latency and before it is read, so that a test can act while a request is in
+// flight instead of guessing it with a sleep. nil removes it.
+func (s *Server) SetArrivalHook(f func(*http.Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arrival = f
+}
+
+// The answers of a busy Log Service and of an exceeded write quota.
+var (
+	errServerBusy    = apiError{http.StatusServiceUnavailable, "ServerBusy", "The server is busy, please try again later."}
+	errQuotaExceeded = apiError{http.StatusForbidden, "WriteQuotaExceed", "Write quota is exceeded."}
+)
+
+// BusyNext answers the next n PutLogs requests with 503 ServerBusy: a fault
+// counted in requests, so that a test does not depend on how fast they come.
+func (s *Server) BusyNext(n int) { s.failNextWith(n, errServerBusy) }
+
+// QuotaExceededNext answers the next n PutLogs requests with 403 WriteQuotaExceed.
+func (s *Server) QuotaExceededNext(n int) { s.failNextWith(n, errQuotaExceeded) }
+
 // BusyFor answers PutLogs with 503 ServerBusy for d from now.
 func (s *Server) BusyFor(d time.Duration) {
 	s.mu.Lock()
@@ -223,10 +246,14 @@ func (s *Server) QuotaExceededFor(d time.Duration) {
 // FailNextPutLogs answers the next n PutLogs requests with the given error,
 // after their signature was checked and before anything is stored.
 func (s *Server) FailNextPutLogs(n int, httpStatus int, code, message string) {
+	s.failNextWith(n, apiError{status: httpStatus, code: code, message: message})
+}
+
+func (s *Server) failNextWith(n int, e apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.failNext = append(s.failNext, apiError{status: httpStatus, code: code, message: message})
+		s.failNext = append(s.failNext, e)
 	}
 }
 
@@ -253,10 +280,12 @@ func (s *Server) injectedFault() *apiError {
 	}
 	now := s.now()
 	if now.Before(s.busyUntil) {
-		return &apiError{http.StatusServiceUnavailable, "ServerBusy", "The server is busy, please try again later."}
+		e := errServerBusy
+		return &e
 	}
 	if now.Before(s.quotaUntil) {
-		return &apiError{http.StatusForbidden, "WriteQuotaExceed", "Write quota is exceeded."}
+		e := errQuotaExceeded
+		return &e
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ type faults struct {
 	rules       []*failRule
 	random      RandomFaults
 	rng         *rand.Rand
+	arrival     func(CallKey)
 
 	quotaMu   sync.Mutex
 	perSecond float64
@@ -77,9 +78,19 @@ func (s *Server) SetLatencyFunc(f func(action, region string) time.Duration) {
 	s.faults.latencyFunc = f
 }
 
+// SetArrivalHook sets a function called as each call arrives, before its
+// latency and before it is read further, so that a test can act at the moment
+// a call is in flight instead of guessing it with a sleep. nil removes it.
+func (s *Server) SetArrivalHook(f func(CallKey)) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.arrival = f
+}
+
 // SetQuota sets a token bucket per (region, action): perSecond tokens a
 // second, up to burst. Calls beyond it get 400 Throttling.User and take no
-// token. perSecond <= 0 turns the quota off. Buckets start full.
+// token. perSecond <= 0 turns the quota off. Buckets start full, and refill
+// by the server's clock (Options.Now), so a test can step the quota's time.
 func (s *Server) SetQuota(perSecond float64, burst int) {
 	s.faults.quotaMu.Lock()
 	defer s.faults.quotaMu.Unlock()
@@ -107,6 +118,15 @@ func (s *Server) FailNext(action, region string, n int, kind FaultKind) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.rules = append(s.faults.rules, &failRule{action: action, region: region, left: n, kind: kind})
+}
+
+func (f *faults) arrived(key CallKey) {
+	f.mu.Lock()
+	hook := f.arrival
+	f.mu.Unlock()
+	if hook != nil {
+		hook(key)
+	}
 }
 
 func (f *faults) latencyFor(key CallKey) time.Duration {
@@ -150,8 +170,8 @@ func (f *faults) injected(key CallKey) (FaultKind, bool) {
 	return 0, false
 }
 
-// allow takes a token of the call's bucket, if the quota is on.
-func (f *faults) allow(key CallKey) bool {
+// allow takes a token of the call's bucket at now, if the quota is on.
+func (f *faults) allow(key CallKey, now time.Time) bool {
 	f.quotaMu.Lock()
 	defer f.quotaMu.Unlock()
 	if f.perSecond <= 0 {
@@ -162,7 +182,7 @@ func (f *faults) allow(key CallKey) bool {
 		lim = rate.NewLimiter(rate.Limit(f.perSecond), f.burst)
 		f.limiters[key] = lim
 	}
-	return lim.Allow()
+	return lim.AllowN(now, 1)
 }
 
 func faultAPIError(kind FaultKind) *apiError {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 	vpc "github.com/alibabacloud-go/vpc-20160428/v6/client"
+
+	"vpnauthz/internal/testutil"
 )
 
 const (
@@ -43,29 +46,35 @@ func isReset(err error) bool {
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "EOF")
 }
 
+// quotaServer is a server whose quota runs on a clock the test steps, so
+// what a burst gets depends on the calls alone, not on how fast they went.
+func quotaServer(t *testing.T) (*Server, *testutil.Clock) {
+	t.Helper()
+	// The clock starts at the real time: request signatures are checked by it too.
+	clock := testutil.NewClock(time.Now())
+	return startServer(t, Options{Inventory: loadTestInventory(t), Now: clock.Now}), clock
+}
+
 func TestQuotaBurst(t *testing.T) {
-	s := startServer(t, Options{Inventory: loadTestInventory(t)})
+	s, clock := quotaServer(t)
 	s.SetQuota(10, 1)
 	c := newClient(t, s, clientOptions{})
 
+	// A burst at one instant gets the one token of the bucket.
 	const calls = 12
-	ok, throttled := 0, 0
-	for range calls {
+	for i := range calls {
 		_, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID))
-		if err == nil {
-			ok++
+		if i == 0 {
+			if err != nil {
+				t.Fatalf("first call: %v", err)
+			}
 			continue
 		}
 		wantSDKError(t, err, "Throttling.User", 400)
-		throttled++
-	}
-	// A tight burst gets the one token of the bucket, plus one per 100 ms spent.
-	if ok < 1 || ok > 3 || throttled != calls-ok {
-		t.Errorf("ok %d throttled %d of %d", ok, throttled, calls)
 	}
 	st := s.Stats().ByKey[CallKey{Action: actAuthz, Region: "cn-hangzhou"}]
-	if st.Calls != calls || st.OK != ok || st.Throttled != throttled || st.ByCode["Throttling.User"] != throttled || st.Errors != 0 {
-		t.Errorf("stats = %+v, want %d calls, %d ok, %d throttled", st, calls, ok, throttled)
+	if st.Calls != calls || st.OK != 1 || st.Throttled != calls-1 || st.ByCode["Throttling.User"] != calls-1 || st.Errors != 0 {
+		t.Errorf("stats = %+v, want %d calls, 1 ok, %d throttled", st, calls, calls-1)
 	}
 
 	// Buckets are per (region, action).
@@ -76,30 +85,30 @@ func TestQuotaBurst(t *testing.T) {
 		t.Errorf("other action: %v", err)
 	}
 
-	// Throttled calls take no token: after 130 ms of refused calls a token is there.
+	// Throttled calls take no token: refused calls every 10 ms do not delay
+	// the next token, which is there 100 ms (1/rate) after the last one taken.
 	s.SetQuota(10, 1)
 	if _, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID)); err != nil {
 		t.Fatalf("first call after reset: %v", err)
 	}
-	start := time.Now()
-	for time.Since(start) < 80*time.Millisecond {
+	for range 9 {
+		clock.Advance(10 * time.Millisecond)
 		_, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID))
 		wantSDKError(t, err, "Throttling.User", 400)
-		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(130*time.Millisecond - time.Since(start))
+	clock.Advance(10 * time.Millisecond)
 	if _, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID)); err != nil {
 		t.Errorf("after the refill: %v", err)
 	}
 }
 
 func TestQuotaPacedClient(t *testing.T) {
-	s := startServer(t, Options{Inventory: loadTestInventory(t)})
+	s, clock := quotaServer(t)
 	s.SetQuota(10, 1)
 	c := newClient(t, s, clientOptions{})
 	for i := range 6 {
 		if i > 0 {
-			time.Sleep(110 * time.Millisecond) // a little over 1/rate between arrivals
+			clock.Advance(100 * time.Millisecond) // exactly 1/rate between arrivals
 		}
 		if _, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID)); err != nil {
 			t.Errorf("call %d: %v", i, err)
@@ -237,10 +246,14 @@ func TestRandomFaults(t *testing.T) {
 	}
 }
 
+// TestLatency checks only lower bounds of time, which load cannot break; a
+// latency that is not applied, or not lifted, shows as a call that waits an
+// hour (and the test's timeout), not as a narrow window missed.
 func TestLatency(t *testing.T) {
 	s := startServer(t, Options{Inventory: loadTestInventory(t), Latency: 60 * time.Millisecond})
 	c := newClient(t, s, clientOptions{})
 	timed := func(region, id string) time.Duration {
+		t.Helper()
 		start := time.Now()
 		if _, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest(region, id)); err != nil {
 			t.Fatal(err)
@@ -250,36 +263,51 @@ func TestLatency(t *testing.T) {
 	if d := timed("cn-hangzhou", knownID); d < 60*time.Millisecond {
 		t.Errorf("call took %v with 60ms latency", d)
 	}
-	s.SetLatency(0)
+	// A latency function overrides the fixed latency, per action and region.
+	s.SetLatency(time.Hour)
+	var mu sync.Mutex
+	var asked []CallKey
 	s.SetLatencyFunc(func(action, region string) time.Duration {
+		mu.Lock()
+		asked = append(asked, CallKey{Action: action, Region: region})
+		mu.Unlock()
 		if action == actAuthz && region == "ap-southeast-1" {
-			return 300 * time.Millisecond
+			return 100 * time.Millisecond
 		}
 		return 0
 	})
-	if d := timed("ap-southeast-1", "vco-sg00000000000001"); d < 300*time.Millisecond {
+	if d := timed("ap-southeast-1", "vco-sg00000000000001"); d < 100*time.Millisecond {
 		t.Errorf("slow region took %v", d)
 	}
-	if d := timed("cn-hangzhou", knownID); d >= 250*time.Millisecond {
-		t.Errorf("fast region took %v", d)
+	timed("cn-hangzhou", knownID)
+	want := []CallKey{{actAuthz, "ap-southeast-1"}, {actAuthz, "cn-hangzhou"}}
+	if mu.Lock(); !slices.Equal(asked, want) {
+		t.Errorf("latency asked for %v, want %v", asked, want)
 	}
+	mu.Unlock()
 	s.SetLatencyFunc(nil)
-	s.SetLatency(10 * time.Second)
+	s.SetLatency(0)
+	timed("cn-hangzhou", knownID)
+}
+
+// TestCloseEndsWaitingCalls: a call waiting out its latency is answered at
+// once on Close, not cut off when the server's shutdown gives up on it.
+func TestCloseEndsWaitingCalls(t *testing.T) {
+	s := startServer(t, Options{Inventory: loadTestInventory(t), Latency: time.Hour})
+	c := newClient(t, s, clientOptions{})
+	arrived := make(chan CallKey, 1)
+	s.SetArrivalHook(func(k CallKey) { arrived <- k })
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID))
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
-	start := time.Now()
-	s.Close()
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Close took %v while a call waited", d)
+	if k := <-arrived; k != (CallKey{actAuthz, "cn-hangzhou"}) {
+		t.Errorf("arrived %v", k)
 	}
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		t.Error("waiting call did not end after Close")
+	s.Close()
+	if err := <-done; err != nil {
+		t.Errorf("waiting call after Close: %v, want its answer", err)
 	}
 }
 

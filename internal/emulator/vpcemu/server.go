@@ -35,7 +35,7 @@ type Options struct {
 	Inventory   *Inventory // may be nil (empty)
 	Credentials []cred.Credential
 	Latency     time.Duration    // added to every call
-	Now         func() time.Time // default time.Now; used to check request times
+	Now         func() time.Time // default time.Now; used to check request times and refill the quota
 }
 
 // Server is a running emulated VPC API.
@@ -123,6 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	params := requestParams(r, body)
 	key := CallKey{Action: actionOf(r, params), Region: params.Get("RegionId")}
+	s.faults.arrived(key)
 	sleep(r.Context(), s.done, s.faults.latencyFor(key))
 
 	var rep reply
@@ -183,7 +184,7 @@ func (s *Server) handle(r *http.Request, body []byte, params url.Values, key Cal
 		}
 		return reply{err: faultAPIError(kind)}, who
 	}
-	if !s.faults.allow(key) {
+	if !s.faults.allow(key, s.now()) {
 		return reply{err: newAPIError("Throttling.User")}, who
 	}
 	out, e := act.run(s, req)

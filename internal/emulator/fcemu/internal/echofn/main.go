@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
@@ -52,6 +51,7 @@ type Reply struct {
 var (
 	mu      sync.Mutex
 	arrived int
+	changed = make(chan struct{}) // closed and replaced on each arrival
 )
 
 func handle(ctx context.Context, req Request) (Reply, error) {
@@ -69,6 +69,8 @@ func handle(ctx context.Context, req Request) (Reply, error) {
 	}
 	mu.Lock()
 	arrived++
+	close(changed)
+	changed = make(chan struct{})
 	mu.Unlock()
 	if req.WaitForPeers > 0 {
 		if err := waitForPeers(ctx, req.WaitForPeers); err != nil {
@@ -101,21 +103,20 @@ func handle(ctx context.Context, req Request) (Reply, error) {
 	}, nil
 }
 
+// waitForPeers waits for each arrival rather than polling; the invocation's
+// deadline ends the wait if the runtime never runs n calls at once.
 func waitForPeers(ctx context.Context, n int) error {
-	giveUp := time.After(5 * time.Second)
 	for {
 		mu.Lock()
-		got := arrived
+		got, next := arrived, changed
 		mu.Unlock()
 		if got >= n {
 			return nil
 		}
 		select {
-		case <-time.After(5 * time.Millisecond):
-		case <-giveUp:
-			return fmt.Errorf("only %d of %d calls arrived", got, n)
+		case <-next:
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("only %d of %d calls arrived: %w", got, n, ctx.Err())
 		}
 	}
 }
