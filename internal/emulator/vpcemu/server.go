@@ -31,8 +31,8 @@ var ErrNotFound = errors.New("not found")
 
 // Options configure a Server.
 type Options struct {
-	Addr        string     // default "127.0.0.1:0"
-	Inventory   *Inventory // may be nil (empty)
+	Addr      string     // default "127.0.0.1:0"
+	Inventory *Inventory // may be nil (empty)
 	// Accounts are the inventories of other accounts, by account id. A call
 	// signed with a credential whose Account is one of them sees that
 	// account's connections only; a credential with no Account belongs to
