@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alibabacloud-go/tea/dara"
 	sts "github.com/alibabacloud-go/sts-20150401/v2/client"
+	"github.com/alibabacloud-go/tea/dara"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 

@@ -232,5 +232,16 @@ func apiError(se *tea.SDKError) *APIError {
 	if ae.Message == "" {
 		ae.Message = dara.StringValue(se.Message)
 	}
+	ae.Message = redactStringToSign(ae.Message)
 	return ae
+}
+
+// redactStringToSign drops the string to sign that the gateway quotes in a
+// SignatureDoesNotMatch message: with the legacy RPC signature (the STS
+// client's) it holds the STS token.
+func redactStringToSign(msg string) string {
+	if i := strings.Index(strings.ToLower(msg), "string to sign is"); i >= 0 {
+		return strings.TrimSpace(msg[:i]) + " [string to sign withheld]"
+	}
+	return msg
 }
