@@ -30,13 +30,17 @@ const (
 var base = cloudapi.Credentials{AccessKeyID: fnAK, AccessKeySecret: fnSecret, SecurityToken: fnToken}
 
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu   sync.Mutex
+	t    time.Time
+	live bool // follow the real time (benchmarks)
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.live {
+		return time.Now()
+	}
 	return c.t
 }
 
@@ -56,7 +60,7 @@ type cloud struct {
 	clk *clock
 }
 
-func newCloud(t *testing.T, n int) *cloud {
+func newCloud(t testing.TB, n int) *cloud {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	accounts := map[string]*vpcemu.Inventory{}
@@ -367,5 +371,39 @@ func TestCallerIdentity(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), fnToken) {
 		t.Errorf("error holds the token: %v", err)
+	}
+}
+
+// BenchmarkAssumeFiftyMembers enters 50 members at the default pacing (90
+// calls a second, under the quota of 100): the AssumeRole part of the
+// bound of an organisation scan.
+func BenchmarkAssumeFiftyMembers(b *testing.B) {
+	c := newCloud(b, 50)
+	c.clk.mu.Lock()
+	c.clk.live = true // the quota refills with the real time
+	c.clk.mu.Unlock()
+	ctx := context.Background()
+	for b.Loop() {
+		cache, err := New(Options{Endpoint: c.sts.URL(), Base: base, ExternalID: extID, ScanID: "bench", Now: c.clk.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := cache.Credentials(ctx, member(i)); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if cache.Calls() != 50 {
+			b.Fatalf("%d calls", cache.Calls())
+		}
+	}
+	if st := c.sts.Stats(); st.ByCode["Throttling.User"] != 0 {
+		b.Errorf("%d throttled", st.ByCode["Throttling.User"])
 	}
 }

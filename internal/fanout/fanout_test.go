@@ -37,7 +37,7 @@ type worker struct {
 	fail     func(p Payload, retry string) bool
 }
 
-func (w *worker) run(ctx context.Context, t *testing.T, addr string) {
+func (w *worker) run(ctx context.Context, t testing.TB, addr string) {
 	base := "http://" + addr + "/2020-11-11/runtime/invocation/"
 	for ctx.Err() == nil {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"next", nil)
@@ -78,7 +78,7 @@ type env struct {
 	worker *worker
 }
 
-func newEnv(t *testing.T, retries int, fail func(Payload, string) bool) *env {
+func newEnv(t testing.TB, retries int, fail func(Payload, string) bool) *env {
 	t.Helper()
 	rt, err := fcemu.New()
 	if err != nil {
@@ -109,7 +109,7 @@ func newEnv(t *testing.T, retries int, fail func(Payload, string) bool) *env {
 	return &env{api: api, worker: w}
 }
 
-func (e *env) dispatcher(t *testing.T, mod func(*Options)) *Dispatcher {
+func (e *env) dispatcher(t testing.TB, mod func(*Options)) *Dispatcher {
 	t.Helper()
 	o := Options{Endpoint: e.api.URL(), Credentials: creds, FunctionName: "vpnauthz", Backoff: func(int) time.Duration { return time.Millisecond }}
 	if mod != nil {
@@ -122,7 +122,7 @@ func (e *env) dispatcher(t *testing.T, mod func(*Options)) *Dispatcher {
 	return d
 }
 
-func (e *env) waitIdle(t *testing.T) {
+func (e *env) waitIdle(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -284,4 +284,23 @@ func TestBatchesAndTaskIDs(t *testing.T) {
 			t.Errorf("New(%+v) accepted", o)
 		}
 	}
+}
+
+// BenchmarkDispatchTwoThousandAccounts dispatches 2,000 accounts in batches
+// of 50: 40 InvokeFunction calls per coordinator run.
+func BenchmarkDispatchTwoThousandAccounts(b *testing.B) {
+	e := newEnv(b, 0, nil)
+	batches := Batches(accounts(2000), 50)
+	d := e.dispatcher(b, nil)
+	n := 0
+	for b.Loop() {
+		n++
+		res, err := d.Dispatch(context.Background(), fmt.Sprintf("bench-%d", n), batches)
+		if err != nil || len(res) != 40 {
+			b.Fatalf("%v, %d batches", err, len(res))
+		}
+	}
+	b.StopTimer()
+	e.waitIdle(b)
+	b.ReportMetric(float64(e.api.Stats().Calls)/float64(n), "calls/op")
 }
