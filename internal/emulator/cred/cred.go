@@ -13,6 +13,10 @@ type Credential struct {
 	AccessKeySecret string    `json:"accessKeySecret"`
 	SecurityToken   string    `json:"securityToken,omitempty"`
 	Expires         time.Time `json:"expires,omitzero"` // zero: never
+	// Account is the account the key belongs to: an emulated service that
+	// holds several accounts answers a call for this account only. "" is the
+	// service's default account.
+	Account string `json:"account,omitempty"`
 }
 
 // Problem is why a credential was refused.
@@ -49,6 +53,22 @@ func (s *Store) Add(c Credential) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.byKey[c.AccessKeyID] = c
+}
+
+// SetClock replaces the clock that decides whether a token has expired, so
+// that a test can move time on instead of waiting.
+func (s *Store) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// Lookup returns the credential of accessKeyID.
+func (s *Store) Lookup(accessKeyID string) (Credential, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.byKey[accessKeyID]
+	return c, ok
 }
 
 // Check finds the secret of accessKeyID and checks the token that came with it.

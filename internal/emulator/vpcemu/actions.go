@@ -12,7 +12,7 @@ import (
 // quota), run answers from the inventory.
 type action struct {
 	parse func(p url.Values) (any, *apiError)
-	run   func(s *Server, req any) (any, *apiError)
+	run   func(s *Server, account string, req any) (any, *apiError) // account "": the server's own
 }
 
 var actions = map[string]action{
@@ -105,18 +105,21 @@ func parseDescribeAuthorizations(p url.Values) (any, *apiError) {
 	return req, e
 }
 
-func runDescribeAuthorizations(s *Server, r any) (any, *apiError) {
+func runDescribeAuthorizations(s *Server, account string, r any) (any, *apiError) {
 	req := r.(describeAuthorizationsRequest)
 	s.invMu.RLock()
 	defer s.invMu.RUnlock()
-	c := s.findLocked(req.region, req.connectionID)
+	// Another account's connection is not found, as the real API answers
+	// for an id the caller does not own.
+	inv := s.inventoryLocked(account)
+	c := inv.find(req.region, req.connectionID)
 	if c == nil {
 		return nil, newAPIError("InvalidVpnConnectionInstanceId.NotFound")
 	}
 	if c.Error != nil {
 		return nil, faultError(*c.Error)
 	}
-	owner := s.ownerUIDLocked()
+	owner, _ := strconv.ParseInt(inv.AccountID, 10, 64)
 	from, to := req.page.bounds(len(c.Authorizations))
 	items := make([]authorizationItem, 0, to-from)
 	for _, a := range c.Authorizations[from:to] {
@@ -139,11 +142,6 @@ func runDescribeAuthorizations(s *Server, r any) (any, *apiError) {
 		PageSize:                   req.page.size,
 		TotalCount:                 len(c.Authorizations),
 	}, nil
-}
-
-func (s *Server) ownerUIDLocked() int64 {
-	n, _ := strconv.ParseInt(s.inv.AccountID, 10, 64)
-	return n
 }
 
 // --- DescribeVpnConnections
@@ -230,12 +228,12 @@ func parseDescribeConnections(p url.Values) (any, *apiError) {
 
 // runDescribeConnections lists the region's connections; an unknown region
 // lists none.
-func runDescribeConnections(s *Server, r any) (any, *apiError) {
+func runDescribeConnections(s *Server, account string, r any) (any, *apiError) {
 	req := r.(describeConnectionsRequest)
 	s.invMu.RLock()
 	defer s.invMu.RUnlock()
 	var matched []*Connection
-	conns := s.inv.Regions[req.region]
+	conns := s.inventoryLocked(account).Regions[req.region]
 	for i := range conns {
 		c := &conns[i]
 		if (req.connectionID == "" || c.VpnConnectionId == req.connectionID) &&
@@ -361,11 +359,12 @@ func parseDescribeRegions(p url.Values) (any, *apiError) {
 	}
 }
 
-func runDescribeRegions(s *Server, r any) (any, *apiError) {
+func runDescribeRegions(s *Server, account string, r any) (any, *apiError) {
 	req := r.(describeRegionsRequest)
 	s.invMu.RLock()
-	ids := make([]string, 0, len(s.inv.Regions))
-	for id := range s.inv.Regions {
+	inv := s.inventoryLocked(account)
+	ids := make([]string, 0, len(inv.Regions))
+	for id := range inv.Regions {
 		ids = append(ids, id)
 	}
 	s.invMu.RUnlock()

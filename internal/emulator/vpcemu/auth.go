@@ -26,6 +26,7 @@ const (
 // caller is who signed a request.
 type caller struct {
 	accessKey string
+	account   string // the key's account; "" for the server's own
 }
 
 // authenticate verifies the V3 (Authorization header) or the legacy RPC

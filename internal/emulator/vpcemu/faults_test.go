@@ -280,7 +280,7 @@ func TestLatency(t *testing.T) {
 		t.Errorf("slow region took %v", d)
 	}
 	timed("cn-hangzhou", knownID)
-	want := []CallKey{{actAuthz, "ap-southeast-1"}, {actAuthz, "cn-hangzhou"}}
+	want := []CallKey{{Action: actAuthz, Region: "ap-southeast-1"}, {Action: actAuthz, Region: "cn-hangzhou"}}
 	if mu.Lock(); !slices.Equal(asked, want) {
 		t.Errorf("latency asked for %v, want %v", asked, want)
 	}
@@ -302,7 +302,7 @@ func TestCloseEndsWaitingCalls(t *testing.T) {
 		_, err := c.DescribeVpnCrossAccountAuthorizations(authzRequest("cn-hangzhou", knownID))
 		done <- err
 	}()
-	if k := <-arrived; k != (CallKey{actAuthz, "cn-hangzhou"}) {
+	if k := <-arrived; k != (CallKey{Action: actAuthz, Region: "cn-hangzhou"}) {
 		t.Errorf("arrived %v", k)
 	}
 	s.Close()

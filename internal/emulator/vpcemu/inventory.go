@@ -313,3 +313,14 @@ func (c Connection) clone() Connection {
 	}
 	return out
 }
+
+// find returns the connection, or nil.
+func (inv *Inventory) find(region, id string) *Connection {
+	conns := inv.Regions[region]
+	for i := range conns {
+		if conns[i].VpnConnectionId == id {
+			return &conns[i]
+		}
+	}
+	return nil
+}

@@ -31,8 +31,13 @@ var ErrNotFound = errors.New("not found")
 
 // Options configure a Server.
 type Options struct {
-	Addr        string     // default "127.0.0.1:0"
-	Inventory   *Inventory // may be nil (empty)
+	Addr      string     // default "127.0.0.1:0"
+	Inventory *Inventory // may be nil (empty)
+	// Accounts are the inventories of other accounts, by account id. A call
+	// signed with a credential whose Account is one of them sees that
+	// account's connections only; a credential with no Account belongs to
+	// Inventory's account.
+	Accounts    map[string]*Inventory
 	Credentials []cred.Credential
 	Latency     time.Duration    // added to every call
 	Now         func() time.Time // default time.Now; used to check request times and refill the quota
@@ -48,8 +53,9 @@ type Server struct {
 	creds *cred.Store
 	now   func() time.Time
 
-	invMu sync.RWMutex
-	inv   *Inventory
+	invMu    sync.RWMutex
+	inv      *Inventory
+	accounts map[string]*Inventory // other accounts, by id
 
 	faults faults
 	stats  book[CallKey]
@@ -84,6 +90,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Inventory != nil {
 		s.inv = opts.Inventory.clone()
+	}
+	for uid, inv := range opts.Accounts {
+		if err := s.AddAccount(uid, inv); err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("vpcemu: %w", err)
+		}
 	}
 	s.faults.latency = opts.Latency
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
@@ -134,7 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(body) > maxBody:
 		rep.err = newAPIError("InvalidParameter").withMessage("The request body is too large.")
 	default:
-		rep, who = s.handle(r, body, params, key)
+		rep, who = s.handle(r, body, params, &key)
 	}
 	// Count before answering, so that a client that saw the answer sees the count.
 	o := outcome{ok: rep.err == nil && !rep.reset, reset: rep.reset, err: rep.err}
@@ -145,14 +157,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rep.reset:
 		resetConnection(w)
 	case rep.err != nil:
-		writeError(w, rep.err, errorContext{action: key.Action, accountID: s.accountID(), accessKey: who.accessKey})
+		account := who.account
+		if account == "" {
+			account = s.accountID()
+		}
+		writeError(w, rep.err, errorContext{action: key.Action, accountID: account, accessKey: who.accessKey})
 	default:
 		id := newRequestID()
 		writeJSON(w, http.StatusOK, id, withRequestID(rep.body, id))
 	}
 }
 
-func (s *Server) handle(r *http.Request, body []byte, params url.Values, key CallKey) (reply, caller) {
+func (s *Server) handle(r *http.Request, body []byte, params url.Values, key *CallKey) (reply, caller) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return reply{err: &apiError{status: http.StatusMethodNotAllowed, code: "UnsupportedHTTPMethod", message: "This http method is not supported."}}, caller{}
 	}
@@ -173,21 +189,23 @@ func (s *Server) handle(r *http.Request, body []byte, params url.Values, key Cal
 	if e != nil {
 		return reply{err: e}, who
 	}
+	who.account = s.accountOf(who.accessKey)
+	key.Account = who.account
 	req, e := act.parse(params)
 	if e != nil {
 		return reply{err: e}, who
 	}
 	// Only authenticated, well-formed calls meet injected faults and the quota.
-	if kind, ok := s.faults.injected(key); ok {
+	if kind, ok := s.faults.injected(*key); ok {
 		if kind == Reset {
 			return reply{reset: true}, who
 		}
 		return reply{err: faultAPIError(kind)}, who
 	}
-	if !s.faults.allow(key, s.now()) {
+	if !s.faults.allow(*key, s.now()) {
 		return reply{err: newAPIError("Throttling.User")}, who
 	}
-	out, e := act.run(s, req)
+	out, e := act.run(s, who.account, req)
 	return reply{body: out, err: e}, who
 }
 

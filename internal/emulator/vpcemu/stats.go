@@ -2,9 +2,12 @@ package vpcemu
 
 import "sync"
 
-// CallKey identifies calls by action and region ("" when the request had none).
+// CallKey identifies calls by action and region ("" when the request had
+// none), and by account for calls signed by another account than the
+// server's own (Options.Inventory): quotas are per account and region.
 type CallKey struct {
 	Action, Region string
+	Account        string // "": the server's own account
 }
 
 // Counter counts calls and how they ended. Every call is exactly one of OK,

@@ -1,0 +1,226 @@
+// Package fanout dispatches an organisation scan over Function Compute: the
+// coordinator splits the accounts into batches and invokes its own function
+// asynchronously once per batch (FC 3.0 InvokeFunction, fc-20230330/v4),
+// each with the task id "<scan id>-<batch>", so that a retried coordinator
+// cannot start a batch twice: FC refuses a repeated task id with 409, which
+// counts as dispatched. FC's async queue, retries and failure destination do
+// the rest; nothing here queues or retries a worker.
+package fanout
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	fc "github.com/alibabacloud-go/fc-20230330/v4/client"
+	"github.com/alibabacloud-go/tea/dara"
+
+	"vpnauthz/internal/cloudapi"
+)
+
+// DefaultAccountsPerInvocation is FANOUT_ACCOUNTS_PER_INVOCATION's default.
+const DefaultAccountsPerInvocation = 50
+
+// Payload is a worker's event.
+type Payload struct {
+	ScanID   string   `json:"scanId"`
+	Batch    int      `json:"batch"`   // 1..Batches
+	Batches  int      `json:"batches"` // how many batches the scan has
+	Accounts []string `json:"accounts"`
+}
+
+// Batches splits accounts, in order, into batches of at most per accounts.
+func Batches(accounts []string, per int) [][]string {
+	if per < 1 {
+		per = DefaultAccountsPerInvocation
+	}
+	var out [][]string
+	for len(accounts) > 0 {
+		n := min(per, len(accounts))
+		out = append(out, accounts[:n:n])
+		accounts = accounts[n:]
+	}
+	return out
+}
+
+var (
+	taskIDPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,127}$`)
+	unsafeChars   = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+)
+
+// TaskID is the async task id of a batch: "<scanID>-<batch>". FC task ids
+// must start with a letter or '_' and hold only letters, digits, '_' and
+// '-' (at most 128): a scan id that starts otherwise (a hex id may start
+// with a digit) gets the prefix "vpnauthz-", other characters become '_'.
+// The same scan id and batch always give the same task id.
+func TaskID(scanID string, batch int) string {
+	id := unsafeChars.ReplaceAllString(scanID, "_") + "-" + strconv.Itoa(batch)
+	if !taskIDPattern.MatchString(id) {
+		id = "vpnauthz-" + id
+	}
+	if len(id) > 128 {
+		id = id[len(id)-128:]
+		if !taskIDPattern.MatchString(id) {
+			id = "_" + id[1:]
+		}
+	}
+	return id
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	// Endpoint is FC_ENDPOINT: "" (the SDK's endpoint for Region),
+	// "https://host" or "http://127.0.0.1:PORT".
+	Endpoint    string
+	Region      string
+	Credentials cloudapi.Credentials
+	// FunctionName is the function to invoke (the coordinator's own);
+	// Qualifier its version or alias ("" : LATEST).
+	FunctionName, Qualifier string
+	// Concurrency is how many InvokeFunction calls are in flight (default 8).
+	Concurrency int
+	// Attempts per batch for throttling, 5xx and transport errors (default 3).
+	Attempts   int
+	Backoff    func(n int) time.Duration // default 300 ms · n
+	HTTPClient *http.Client
+}
+
+// Dispatched is the outcome of one batch.
+type Dispatched struct {
+	Batch          int
+	TaskID         string
+	Accounts       int
+	AlreadyStarted bool   // a 409: the task id had been used, by an earlier try of this coordinator
+	RequestID      string // FC's request id of the accepted call
+	Err            error  // the batch could not be dispatched
+}
+
+// Dispatcher invokes the worker batches.
+type Dispatcher struct {
+	opts Options
+	ep   cloudapi.Endpoint
+	hc   *http.Client
+}
+
+// New checks the options; no call is made.
+func New(opts Options) (*Dispatcher, error) {
+	ep, err := cloudapi.ParseEndpoint("FC_ENDPOINT", opts.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if ep.Host == "" && opts.Region == "" {
+		return nil, errors.New("fanout: neither FC_ENDPOINT nor a region to find the FC endpoint")
+	}
+	if opts.FunctionName == "" {
+		return nil, errors.New("fanout: no function name to invoke")
+	}
+	if opts.Credentials.AccessKeyID == "" {
+		return nil, errors.New("fanout: no credentials to call FC with")
+	}
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 8
+	}
+	if opts.Attempts < 1 {
+		opts.Attempts = 3
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = func(n int) time.Duration { return time.Duration(n) * 300 * time.Millisecond }
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = cloudapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
+	}
+	return &Dispatcher{opts: opts, ep: ep, hc: hc}, nil
+}
+
+// Dispatch invokes one async task per batch and reports each batch, in
+// batch order. The error is the first batch that could not be dispatched
+// (the others were still tried).
+func (d *Dispatcher) Dispatch(ctx context.Context, scanID string, batches [][]string) ([]Dispatched, error) {
+	out := make([]Dispatched, len(batches))
+	sem := make(chan struct{}, d.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, accounts := range batches {
+		out[i] = Dispatched{Batch: i + 1, TaskID: TaskID(scanID, i+1), Accounts: len(accounts)}
+		body, err := json.Marshal(Payload{ScanID: scanID, Batch: i + 1, Batches: len(batches), Accounts: accounts})
+		if err != nil {
+			out[i].Err = fmt.Errorf("batch %d: encode: %w", i+1, err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out[i].Err = fmt.Errorf("batch %d: %w", i+1, ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			out[i].AlreadyStarted, out[i].RequestID, out[i].Err = d.invoke(ctx, out[i].TaskID, body)
+			if out[i].Err != nil {
+				out[i].Err = fmt.Errorf("batch %d (task %s): %w", i+1, out[i].TaskID, out[i].Err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range out {
+		if r.Err != nil {
+			return out, r.Err
+		}
+	}
+	return out, nil
+}
+
+func (d *Dispatcher) invoke(ctx context.Context, taskID string, body []byte) (alreadyStarted bool, requestID string, err error) {
+	var last error
+	for attempt := 1; attempt <= d.opts.Attempts; attempt++ {
+		if attempt > 1 {
+			t := time.NewTimer(d.opts.Backoff(attempt - 1))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false, "", fmt.Errorf("%w (after %v)", ctx.Err(), last)
+			case <-t.C:
+			}
+		}
+		client, err := fc.NewClient(cloudapi.Config(ctx, d.opts.Credentials, d.ep, d.opts.Region, d.hc))
+		if err != nil {
+			return false, "", fmt.Errorf("fc client: %w", err)
+		}
+		req := &fc.InvokeFunctionRequest{Body: bytes.NewReader(body)}
+		if d.opts.Qualifier != "" {
+			req.Qualifier = dara.String(d.opts.Qualifier)
+		}
+		resp, err := client.InvokeFunctionWithContext(ctx, dara.String(d.opts.FunctionName), req, &fc.InvokeFunctionHeaders{
+			XFcInvocationType: dara.String("Async"),
+			XFcAsyncTaskId:    dara.String(taskID),
+		}, &dara.RuntimeOptions{})
+		if err == nil {
+			if code := dara.Int32Value(resp.StatusCode); code != http.StatusAccepted && code != http.StatusOK {
+				return false, "", fmt.Errorf("InvokeFunction: unexpected status %d", code)
+			}
+			return false, dara.StringValue(resp.Headers["x-fc-request-id"]), nil
+		}
+		last = cloudapi.MapError(ctx, "InvokeFunction", err)
+		var ae *cloudapi.APIError
+		switch {
+		case errors.As(last, &ae) && ae.HTTPStatus == http.StatusConflict:
+			// The task id was used: an earlier try of this coordinator
+			// started the batch.
+			return true, "", nil
+		case errors.As(last, &ae) && !ae.Transient() && ae.HTTPStatus != http.StatusTooManyRequests:
+			return false, "", last
+		case ctx.Err() != nil:
+			return false, "", last
+		}
+	}
+	return false, "", fmt.Errorf("%d attempts: %w", d.opts.Attempts, last)
+}

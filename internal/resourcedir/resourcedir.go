@@ -1,0 +1,196 @@
+// Package resourcedir lists the members of a Resource Directory:
+// ResourceManager (2020-03-31) GetResourceDirectory for the management
+// account and ListAccounts, paged to the end. The ResourceManager SDK module
+// is not available to the build, so the calls go through darabonba-openapi's
+// generic CallApi, as the generated client would make them (RPC style, V3
+// signature).
+package resourcedir
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
+	"github.com/alibabacloud-go/tea/dara"
+
+	"vpnauthz/internal/cloudapi"
+)
+
+const (
+	apiVersion = "2020-03-31"
+	// DefaultEndpoint is ResourceManager's central endpoint.
+	DefaultEndpoint = "resourcemanager.aliyuncs.com"
+	// MaxPageSize is ListAccounts' largest page.
+	MaxPageSize     = 100
+	defaultAttempts = 3
+)
+
+// Account is a member of the directory.
+type Account struct {
+	ID          string
+	DisplayName string
+	Status      string // e.g. CreateSuccess, InviteSuccess, PromoteSuccess, CreateFailed, Removing
+	Type        string // ResourceAccount or CloudAccount
+}
+
+// Joined reports whether the member is in a state that can be scanned.
+func (a Account) Joined() bool { return JoinedStatus(a.Status) }
+
+// JoinedStatus reports whether a ListAccounts Status is a joined member:
+// created, invited or promoted successfully.
+func JoinedStatus(status string) bool {
+	switch status {
+	case "CreateSuccess", "InviteSuccess", "PromoteSuccess":
+		return true
+	}
+	return false
+}
+
+// Directory is a Resource Directory and every member ListAccounts returns,
+// joined or not, in listing order (the management account included).
+type Directory struct {
+	ID              string
+	MasterAccountID string
+	Accounts        []Account
+}
+
+// Options configure List.
+type Options struct {
+	// Endpoint is RESOURCEMANAGER_ENDPOINT: "" (DefaultEndpoint),
+	// "https://host" or "http://127.0.0.1:PORT".
+	Endpoint    string
+	Credentials cloudapi.Credentials
+	PageSize    int // default MaxPageSize
+	// Attempts per call for throttling and 5xx answers (default 3).
+	Attempts   int
+	Backoff    func(n int) time.Duration // default 500 ms · n
+	HTTPClient *http.Client
+}
+
+// List reads the directory: its management account, then every page of
+// ListAccounts. A page that keeps failing is an error naming the page.
+func List(ctx context.Context, opts Options) (Directory, error) {
+	ep, err := cloudapi.ParseEndpoint("RESOURCEMANAGER_ENDPOINT", opts.Endpoint)
+	if err != nil {
+		return Directory{}, err
+	}
+	if ep.Host == "" {
+		ep.Host = DefaultEndpoint
+	}
+	if opts.PageSize <= 0 || opts.PageSize > MaxPageSize {
+		opts.PageSize = MaxPageSize
+	}
+	if opts.Attempts < 1 {
+		opts.Attempts = defaultAttempts
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = func(n int) time.Duration { return time.Duration(n) * 500 * time.Millisecond }
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = cloudapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
+	}
+	client, err := openapi.NewClient(cloudapi.Config(ctx, opts.Credentials, ep, "", hc))
+	if err != nil {
+		return Directory{}, fmt.Errorf("resourcemanager client: %w", err)
+	}
+	c := caller{client: client, opts: opts}
+
+	var rd struct {
+		ResourceDirectory struct {
+			ResourceDirectoryId string
+			MasterAccountId     string
+		}
+	}
+	if err := c.call(ctx, "GetResourceDirectory", nil, &rd); err != nil {
+		return Directory{}, err
+	}
+	dir := Directory{ID: rd.ResourceDirectory.ResourceDirectoryId, MasterAccountID: rd.ResourceDirectory.MasterAccountId}
+	if dir.MasterAccountID == "" {
+		return Directory{}, errors.New("GetResourceDirectory: the answer names no MasterAccountId")
+	}
+
+	seen := map[string]bool{}
+	total := -1
+	for page := 1; ; page++ {
+		var body struct {
+			TotalCount int
+			Accounts   struct {
+				Account []struct {
+					AccountId, DisplayName, Status, Type string
+				}
+			}
+		}
+		q := map[string]*string{"PageNumber": dara.String(strconv.Itoa(page)), "PageSize": dara.String(strconv.Itoa(opts.PageSize))}
+		if err := c.call(ctx, "ListAccounts", q, &body); err != nil {
+			pages := "?"
+			if total >= 0 {
+				pages = strconv.Itoa((total + opts.PageSize - 1) / opts.PageSize)
+			}
+			return Directory{}, fmt.Errorf("list the resource directory, page %d of %s: %w", page, pages, err)
+		}
+		total = body.TotalCount
+		for _, a := range body.Accounts.Account {
+			// A member moving between pages while they are read is listed once.
+			if a.AccountId == "" || seen[a.AccountId] {
+				continue
+			}
+			seen[a.AccountId] = true
+			dir.Accounts = append(dir.Accounts, Account{ID: a.AccountId, DisplayName: a.DisplayName, Status: a.Status, Type: a.Type})
+		}
+		if len(body.Accounts.Account) < opts.PageSize || page*opts.PageSize >= total {
+			return dir, nil
+		}
+	}
+}
+
+type caller struct {
+	client *openapi.Client
+	opts   Options
+}
+
+// call makes one RPC call, retrying throttling and 5xx answers, and decodes
+// the body into out.
+func (c caller) call(ctx context.Context, action string, query map[string]*string, out any) error {
+	params := &openapiutil.Params{
+		Action: dara.String(action), Version: dara.String(apiVersion), Protocol: dara.String("HTTPS"),
+		Pathname: dara.String("/"), Method: dara.String("POST"), AuthType: dara.String("AK"),
+		Style: dara.String("RPC"), ReqBodyType: dara.String("formData"), BodyType: dara.String("json"),
+	}
+	var last error
+	for attempt := 1; attempt <= c.opts.Attempts; attempt++ {
+		if attempt > 1 {
+			t := time.NewTimer(c.opts.Backoff(attempt - 1))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%s: %w (after %v)", action, ctx.Err(), last)
+			case <-t.C:
+			}
+		}
+		res, err := c.client.CallApiWithCtx(ctx, params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+		if err != nil {
+			last = cloudapi.MapError(ctx, action, err)
+			var ae *cloudapi.APIError
+			if errors.As(last, &ae) && ae.Transient() {
+				continue
+			}
+			return last
+		}
+		data, err := json.Marshal(res["body"])
+		if err == nil {
+			err = json.Unmarshal(data, out)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: decode the answer: %w", action, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%d attempts: %w", c.opts.Attempts, last)
+}
