@@ -256,6 +256,7 @@ func FunctionPolicy(c Config) (Document, error) {
 			add(f, "EnterMemberAccounts", "sts:AssumeRole", roles...)
 		case ResourceDirectory:
 			add(f, "ListDirectoryMembers", "resourcemanager:ListAccounts", "*")
+			add(f, "ReadDirectory", "resourcemanager:GetResourceDirectory", "*")
 		case FanOut:
 			fn := fmt.Sprintf("acs:fc:%s:%s:functions/%s", c.FunctionRegion, c.AccountID, c.FunctionName)
 			add(f, "InvokeItselfPerBatch", "fc:InvokeFunction", fn, fn+"/*")

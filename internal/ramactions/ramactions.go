@@ -114,6 +114,8 @@ var Table = []Action{
 		APIs: []string{"AssumeRole"}, Resource: "acs:ram::*:role/MEMBER_ROLE_NAME"},
 	{Feature: ResourceDirectory, Caller: Function, RAM: "resourcemanager:ListAccounts",
 		APIs: []string{"ListAccounts"}, Resource: "*"},
+	{Feature: ResourceDirectory, Caller: Function, RAM: "resourcemanager:GetResourceDirectory",
+		APIs: []string{"GetResourceDirectory"}, Resource: "*"},
 	{Feature: FanOut, Caller: Function, RAM: "fc:InvokeFunction",
 		APIs: []string{"InvokeFunction"}, Resource: "the function itself"},
 

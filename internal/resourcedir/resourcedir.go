@@ -108,7 +108,7 @@ func List(ctx context.Context, opts Options) (Directory, error) {
 			MasterAccountId     string
 		}
 	}
-	if err := c.call(ctx, "GetResourceDirectory", nil, &rd); err != nil {
+	if err := c.call(ctx, operation{Action: "GetResourceDirectory"}, nil, &rd); err != nil {
 		return Directory{}, err
 	}
 	dir := Directory{ID: rd.ResourceDirectory.ResourceDirectoryId, MasterAccountID: rd.ResourceDirectory.MasterAccountId}
@@ -128,7 +128,7 @@ func List(ctx context.Context, opts Options) (Directory, error) {
 			}
 		}
 		q := map[string]*string{"PageNumber": dara.String(strconv.Itoa(page)), "PageSize": dara.String(strconv.Itoa(opts.PageSize))}
-		if err := c.call(ctx, "ListAccounts", q, &body); err != nil {
+		if err := c.call(ctx, operation{Action: "ListAccounts"}, q, &body); err != nil {
 			pages := "?"
 			if total >= 0 {
 				pages = strconv.Itoa((total + opts.PageSize - 1) / opts.PageSize)
@@ -157,7 +157,12 @@ type caller struct {
 
 // call makes one RPC call, retrying throttling and 5xx answers, and decodes
 // the body into out.
-func (c caller) call(ctx context.Context, action string, query map[string]*string, out any) error {
+// operation names the API a call makes, as the Action of the generic
+// client's request (the RAM policy's tests find the calls by it).
+type operation struct{ Action string }
+
+func (c caller) call(ctx context.Context, op operation, query map[string]*string, out any) error {
+	action := op.Action
 	params := &openapiutil.Params{
 		Action: dara.String(action), Version: dara.String(apiVersion), Protocol: dara.String("HTTPS"),
 		Pathname: dara.String("/"), Method: dara.String("POST"), AuthType: dara.String("AK"),
