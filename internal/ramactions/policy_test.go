@@ -162,7 +162,7 @@ func TestFunctionPolicyByFeature(t *testing.T) {
 			}
 			for action, resources := range granted {
 				for _, r := range resources {
-					if action == "resourcemanager:ListAccounts" {
+					if action == "resourcemanager:ListAccounts" || action == "resourcemanager:GetResourceDirectory" {
 						continue // not scoped by resource
 					}
 					if action == "sts:AssumeRole" && tc.env["ACCOUNTS"] == "resource-directory" {
