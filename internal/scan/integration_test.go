@@ -12,6 +12,7 @@ import (
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/target"
 	"vpnauthz/internal/vpcapi"
@@ -65,7 +66,7 @@ func newScanner(t *testing.T, srv *vpcemu.Server, mod func(*scan.Options)) *scan
 		Rate:        500,
 		Concurrency: 8,
 		CallTimeout: 5 * time.Second,
-		Retry:       scan.Retry{MaxAttempts: 6, BaseDelay: 20 * time.Millisecond, MaxDelay: 500 * time.Millisecond},
+		Retry:       retry.Policy{MaxAttempts: 6, BaseDelay: 20 * time.Millisecond, MaxDelay: 500 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -274,7 +275,7 @@ func TestThrottlingRecovered(t *testing.T) {
 	srv.SetQuota(10, 1)
 	s := newScanner(t, srv, func(o *scan.Options) {
 		o.Rate = 40
-		o.Retry = scan.Retry{MaxAttempts: 6, BaseDelay: 200 * time.Millisecond, MaxDelay: 2 * time.Second}
+		o.Retry = retry.Policy{MaxAttempts: 6, BaseDelay: 200 * time.Millisecond, MaxDelay: 2 * time.Second}
 	})
 	rep, sink := scanTargets(t, s, t.Context(), hangzhou+":*")
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"slices"
 	"strings"
@@ -17,8 +16,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/target"
 )
 
@@ -45,7 +46,7 @@ func newTestScanner(t *testing.T, src SourceFactory, mod func(*Options)) *Scanne
 		Rate:        1000,
 		Concurrency: 8,
 		CallTimeout: 2 * time.Second,
-		Retry:       Retry{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
+		Retry:       retry.Policy{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -306,68 +307,15 @@ func TestWildcardDiscovery(t *testing.T) {
 	}
 }
 
-func TestRetryable(t *testing.T) {
-	tests := []struct {
-		name      string
-		err       error
-		retry     bool
-		throttled bool
-	}{
-		{"Throttling", &APIError{Code: "Throttling", HTTPStatus: 400}, true, true},
-		{"Throttling.User", &APIError{Code: "Throttling.User", HTTPStatus: 400}, true, true},
-		{"Throttling.Api", &APIError{Code: "Throttling.Api", HTTPStatus: 400}, true, true},
-		{"HTTP 429", &APIError{Code: "TooManyRequests", HTTPStatus: 429}, true, true},
-		{"ServiceUnavailable", &APIError{Code: "ServiceUnavailable", HTTPStatus: 503}, true, false},
-		{"InternalError", &APIError{Code: "InternalError", HTTPStatus: 500}, true, false},
-		{"wrapped 502", fmt.Errorf("call: %w", &APIError{Code: "BadGateway", HTTPStatus: 502}), true, false},
-		{"NotFound", &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404}, false, false},
-		{"Forbidden.RAM", &APIError{Code: "Forbidden.RAM", HTTPStatus: 403}, false, false},
-		{"SignatureDoesNotMatch", &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400}, false, false},
-		{"InvalidParameter", &APIError{Code: "InvalidParameter", HTTPStatus: 400}, false, false},
-		{"token expired", &APIError{Code: "InvalidSecurityToken.Expired", HTTPStatus: 400}, false, false},
-		{"EOF", fmt.Errorf("describe: %w", io.ErrUnexpectedEOF), true, false},
-		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true, false},
-		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true, false},
-		{"call timeout", fmt.Errorf("no answer: %w", context.DeadlineExceeded), true, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := retryable(tt.err); got != tt.retry {
-				t.Errorf("retryable = %v, want %v", got, tt.retry)
-			}
-			if got := throttled(tt.err); got != tt.throttled {
-				t.Errorf("throttled = %v, want %v", got, tt.throttled)
-			}
-		})
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	r := Retry{BaseDelay: 200 * time.Millisecond, MaxDelay: 5 * time.Second}
-	for attempt := 1; attempt <= 40; attempt++ {
-		ceiling := time.Duration(math.Min(float64(r.MaxDelay), float64(r.BaseDelay)*math.Pow(2, float64(attempt-1))))
-		var sum time.Duration
-		const n = 400
-		for range n {
-			d := r.backoff(attempt)
-			if d < 0 || d > ceiling {
-				t.Fatalf("attempt %d: backoff %v outside [0, %v]", attempt, d, ceiling)
-			}
-			sum += d
-		}
-		// Full jitter: the mean is about half the ceiling.
-		if mean := sum / n; mean < ceiling*35/100 || mean > ceiling*65/100 {
-			t.Errorf("attempt %d: mean backoff %v, want about %v", attempt, mean, ceiling/2)
-		}
-	}
-}
-
 func TestRetries(t *testing.T) {
-	e503 := &APIError{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server."}
-	throttle := &APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
-	forbidden := &APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized to operate on the specified resource, or this API doesn't support RAM.", RequestID: "R1"}
-	notFound := &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404, Message: "The specified vpn connection instance id does not exist."}
-	badSig := &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400, Message: "Specified signature is not matched with our calculation."}
+	e503 := &cloudapi.APIError{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server."}
+	throttle := &cloudapi.APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
+	forbidden := &cloudapi.APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized to operate on the specified resource, or this API doesn't support RAM.", RequestID: "R1"}
+	notFound := &cloudapi.APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404, Message: "The specified vpn connection instance id does not exist."}
+	badSig := &cloudapi.APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400, Message: "Specified signature is not matched with our calculation."}
+	e500 := &cloudapi.APIError{Code: "InternalError", HTTPStatus: 500, Message: "The request processing has failed due to some unknown error."}
+	undecodable := fmt.Errorf("describe authorizations: %w", &cloudapi.DecodeError{HTTPStatus: 200, Err: errors.New("expect [ but found {")})
+	local := cloudapi.Localf("source of region cn-hangzhou asked about region %q", "x")
 	reset := fmt.Errorf("describe authorizations: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET})
 	repeat := func(e error, n int) []error { return slices.Repeat([]error{e}, n) }
 	six := func(e error) []error { return repeat(e, 6) }
@@ -380,11 +328,14 @@ func TestRetries(t *testing.T) {
 		wantThrottled int
 		wantError     string // "" : the connection is judged; else in the ERROR detail
 	}{
-		{"503 then success", []error{e503, e503}, 3, 2, 0, ""},
+		{"503 then success", []error{e503, e503}, 3, 2, 2, ""},
 		{"throttled then success", []error{throttle}, 2, 1, 1, ""},
 		{"reset then success", []error{reset}, 2, 1, 0, ""},
 		{"EOF then success", []error{io.EOF, io.ErrUnexpectedEOF}, 3, 2, 0, ""},
-		{"503 exhausted", six(e503), 6, 5, 0, "DescribeVpnCrossAccountAuthorizations failed: ServiceUnavailable (HTTP 503): The request has failed due to a temporary failure of the server. (gave up after 6 attempts)."},
+		{"503 exhausted", repeat(e503, 24), 24, 23, 24, "DescribeVpnCrossAccountAuthorizations failed: ServiceUnavailable (HTTP 503): The request has failed due to a temporary failure of the server. (gave up after 24 attempts)."},
+		{"500 exhausted", six(e500), 6, 5, 0, "DescribeVpnCrossAccountAuthorizations failed: InternalError (HTTP 500): The request processing has failed due to some unknown error. (gave up after 6 attempts)."},
+		{"undecodable answer not retried", []error{undecodable}, 1, 0, 0, "the answer (HTTP 200) could not be decoded"},
+		{"local error not retried", []error{local}, 1, 0, 0, "DescribeVpnCrossAccountAuthorizations failed: source of region cn-hangzhou asked about region \"x\"."},
 		{"throttled for five attempts", six(throttle)[:5], 6, 5, 5, ""},
 		{"throttled exhausted", repeat(throttle, 24), 24, 23, 24, "Throttling.User (HTTP 400): Request was denied due to user flow control. (gave up after 24 attempts)"},
 		{"reset exhausted", six(reset), 6, 5, 0, "connection reset by peer"},
@@ -434,7 +385,7 @@ func TestRetries(t *testing.T) {
 func TestListingFailure(t *testing.T) {
 	src := newFakeSource()
 	src.addConnection(region, "vco-abcd", 1)
-	src.failWith("list:"+region, &APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized."})
+	src.failWith("list:"+region, &cloudapi.APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized."})
 	rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":*", region+":vco-abcd")
 	byConn := ByConnection(sink.Findings())
 	region := byConn[region+"/*"]
@@ -789,10 +740,10 @@ func TestThrottledUntilTheDeadline(t *testing.T) {
 	noLeaks(t)
 	src := newFakeSource()
 	src.addConnection(region, "vco-abcd", 1)
-	throttle := &APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
+	throttle := &cloudapi.APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
 	src.failWith("vco-abcd", slices.Repeat([]error{throttle}, 1000)...)
 	s := newTestScanner(t, src.factory(), func(o *Options) {
-		o.Retry = Retry{MaxAttempts: 1000, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+		o.Retry = retry.Policy{MaxAttempts: 1000, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancel()

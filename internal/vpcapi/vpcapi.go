@@ -1,6 +1,6 @@
 // Package vpcapi is the scanner's Source on top of the VPC OpenAPI SDK: one
 // SDK call per method, no SDK retries (the scanner paces and retries), SDK
-// errors turned into *scan.APIError.
+// errors turned into *cloudapi.APIError.
 package vpcapi
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/alibabacloud-go/tea/tea"
 	vpc "github.com/alibabacloud-go/vpc-20160428/v6/client"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/target"
@@ -362,7 +363,7 @@ func (s *source) checkRegion(region string) error {
 	return nil
 }
 
-// mapError turns an SDK error into a *scan.APIError (an answer of the API)
+// mapError turns an SDK error into a *cloudapi.APIError (an answer of the API)
 // or a transport error with context. The request URL in transport errors is
 // cut to scheme and host: the query is the SDK's, and with older signature
 // modes it would carry the access key id and token.
@@ -387,8 +388,8 @@ func mapError(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-func apiError(se *tea.SDKError) *scan.APIError {
-	ae := &scan.APIError{
+func apiError(se *tea.SDKError) *cloudapi.APIError {
+	ae := &cloudapi.APIError{
 		Code:       dara.StringValue(se.Code),
 		HTTPStatus: dara.IntValue(se.StatusCode),
 	}

@@ -13,6 +13,7 @@ import (
 
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/vpcapi"
@@ -180,7 +181,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("error leaks a secret: %v", err)
 				}
 			}
-			var ae *scan.APIError
+			var ae *cloudapi.APIError
 			if tt.code == "" {
 				if errors.As(err, &ae) {
 					t.Fatalf("got API error %v, want a transport error", err)
@@ -191,7 +192,7 @@ func TestErrors(t *testing.T) {
 				return
 			}
 			if !errors.As(err, &ae) {
-				t.Fatalf("error %v (%T) is not a *scan.APIError", err, err)
+				t.Fatalf("error %v (%T) is not a *cloudapi.APIError", err, err)
 			}
 			if ae.Code != tt.code || ae.HTTPStatus != tt.status || ae.RequestID == "" {
 				t.Errorf("API error %+v, want code %s status %d and a request id", ae, tt.code, tt.status)

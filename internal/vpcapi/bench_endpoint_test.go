@@ -1,0 +1,3 @@
+package vpcapi_test
+
+func benchEndpoint(u string) string { return u }
