@@ -152,3 +152,13 @@ func (r Regional) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// MustParseRegional is ParseRegional for values known to be valid, such as
+// an emulator's own address; it panics otherwise.
+func MustParseRegional(v string) Regional {
+	r, err := ParseRegional(v)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}

@@ -1,3 +1,5 @@
 package vpcapi_test
 
-func benchEndpoint(u string) string { return u }
+import "vpnauthz/internal/endpoint"
+
+func benchEndpoint(u string) endpoint.Regional { return endpoint.MustParseRegional(u) }
