@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/vpcemu"
-	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/scan"
