@@ -92,6 +92,9 @@ func ParseRegional(v string) (Regional, error) {
 	entries := strings.FieldsFunc(v, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
 	for _, raw := range entries {
 		region, value, paired := strings.Cut(raw, "=")
+		// Only a word before "=" makes a pair: in anything else (a URL with
+		// a query, say) the "=" is part of a bad endpoint, reported as such.
+		paired = paired && strings.Trim(region, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
 		if !paired {
 			if !r.other.isZero() {
 				return Regional{}, fail(raw, "only one entry may go without REGION=: it is the endpoint of every region not listed")
@@ -162,3 +165,6 @@ func MustParseRegional(v string) Regional {
 	}
 	return r
 }
+
+// Equal reports whether r and o send every region to the same endpoint.
+func (r Regional) Equal(o Regional) bool { return r.String() == o.String() }
