@@ -51,8 +51,8 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: %v\n", err)
 		return exitError
 	}
-	endpoint := c.cfg.SLSEndpointFor(c.region)
-	if endpoint == "" {
+	ep := c.cfg.SLSEndpointFor(c.region)
+	if ep.IsZero() {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: no Log Service endpoint for region %q: set SLS_ENDPOINT\n", c.region)
 		return exitError
 	}
@@ -63,7 +63,7 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	sctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	opts := slssink.Options{Endpoint: endpoint, Project: c.cfg.SLSProject, Logstore: c.cfg.SLSLogstore, Credentials: creds}
+	opts := slssink.Options{Endpoint: ep, Project: c.cfg.SLSProject, Logstore: c.cfg.SLSLogstore, Credentials: creds}
 	if err := slssink.Setup(sctx, opts); err != nil {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: %v\n", err)
 		return exitError
@@ -94,7 +94,7 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		source = "as stored by the emulated Log Service"
 		fmt.Fprintf(stdout, "%s\n", c.describe())
 	}
-	fmt.Fprintf(stdout, "logstore %s/%s at %s: ready\n", opts.Project, opts.Logstore, endpoint)
+	fmt.Fprintf(stdout, "logstore %s/%s at %s: ready\n", opts.Project, opts.Logstore, ep)
 	fmt.Fprintf(stdout, "field index (%s): %d keys\n", source, len(keys))
 	names := make([]string, 0, len(keys))
 	for k := range keys {

@@ -101,12 +101,12 @@ func newHandler(cfg *config.Config, cfgErr error, version string, logger *slog.L
 			if err := cfg.DeliveryConfigured(); err != nil {
 				return nil, err
 			}
-			endpoint := cfg.SLSEndpointFor(region)
-			if endpoint == "" {
+			ep := cfg.SLSEndpointFor(region)
+			if ep.IsZero() {
 				return nil, fmt.Errorf("no Log Service endpoint for region %q: set SLS_ENDPOINT", region)
 			}
 			sink, err := slssink.New(slssink.Options{
-				Endpoint:    endpoint,
+				Endpoint:    ep,
 				Project:     cfg.SLSProject,
 				Logstore:    cfg.SLSLogstore,
 				Credentials: creds,

@@ -25,7 +25,7 @@ import (
 type Config struct {
 	Targets         []target.Target // SCAN_TARGETS, duplicates collapsed
 	Policy          policy.Policy
-	PolicyFile      string // POLICY_FILE, the path the policy was read from; empty: none
+	PolicyFile      string            // POLICY_FILE, the path the policy was read from; empty: none
 	SLSEndpoint     endpoint.Regional // SLS_ENDPOINT; zero: https://REGION.log.aliyuncs.com for the function's region (see SLSEndpointFor)
 	SLSProject      string
 	SLSLogstore     string
