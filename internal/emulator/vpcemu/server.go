@@ -51,10 +51,11 @@ type Server struct {
 	invMu sync.RWMutex
 	inv   *Inventory
 
-	faults faults
-	stats  book[CallKey]
-	keys   book[string]
-	nonces nonceMemory
+	faults  faults
+	answers answers // AnswerNext (codes.go)
+	stats   book[CallKey]
+	keys    book[string]
+	nonces  nonceMemory
 }
 
 // New starts a server; it is listening and serving when New returns.
@@ -117,6 +118,7 @@ type reply struct {
 	body  any       // success body, without RequestId
 	err   *apiError // error answer
 	reset bool
+	raw   *rawAnswer // a scripted body, sent as it is
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -136,13 +138,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep, who = s.handle(r, body, params, key)
 	}
 	// Count before answering, so that a client that saw the answer sees the count.
-	o := outcome{ok: rep.err == nil && !rep.reset, reset: rep.reset, err: rep.err}
+	o := outcome{ok: rep.err == nil && !rep.reset && rep.raw == nil, reset: rep.reset, err: rep.err}
 	s.stats.record(key, o)
 	s.keys.record(claimedAccessKey(r), o)
 
 	switch {
 	case rep.reset:
 		resetConnection(w)
+	case rep.raw != nil:
+		writeRaw(w, rep.raw)
 	case rep.err != nil:
 		writeError(w, rep.err, errorContext{action: key.Action, accountID: s.accountID(), accessKey: who.accessKey})
 	default:
@@ -176,7 +180,11 @@ func (s *Server) handle(r *http.Request, body []byte, params url.Values, key Cal
 	if e != nil {
 		return reply{err: e}, who
 	}
-	// Only authenticated, well-formed calls meet injected faults and the quota.
+	// Only authenticated, well-formed calls meet scripted answers, injected
+	// faults and the quota.
+	if rep, ok := s.answers.next(key); ok {
+		return rep, who
+	}
 	if kind, ok := s.faults.injected(key); ok {
 		if kind == Reset {
 			return reply{reset: true}, who
