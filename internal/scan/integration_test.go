@@ -10,6 +10,7 @@ import (
 
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/retry"
@@ -62,7 +63,7 @@ func newScanner(t *testing.T, srv *vpcemu.Server, mod func(*scan.Options)) *scan
 	t.Helper()
 	opts := scan.Options{
 		Policy:      policy.Policy{},
-		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: srv.URL(), CallTimeout: 5 * time.Second}),
+		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(srv.URL()), CallTimeout: 5 * time.Second}),
 		Rate:        500,
 		Concurrency: 8,
 		CallTimeout: 5 * time.Second,
