@@ -23,6 +23,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/openapi"
 )
 
 const (
@@ -48,9 +50,8 @@ const (
 
 // Options configure a Cache.
 type Options struct {
-	// Endpoint is STS_ENDPOINT: "" (the SDK's endpoint for Region),
-	// "https://host" or "http://127.0.0.1:PORT".
-	Endpoint string
+	// Endpoint is STS_ENDPOINT for Region; zero: the SDK's endpoint for Region.
+	Endpoint endpoint.Endpoint
 	Region   string
 	// Base are the invocation's own credentials, which make the calls.
 	Base cloudapi.Credentials
@@ -110,7 +111,7 @@ func Denied(err error) bool {
 // Cache hands out member credentials for one scan.
 type Cache struct {
 	opts    Options
-	ep      cloudapi.Endpoint
+	ep      endpoint.Endpoint
 	hc      *http.Client
 	limiter *rate.Limiter
 	session string
@@ -176,8 +177,8 @@ func Duration(now, deadline time.Time) time.Duration {
 
 // New checks the options; no call is made.
 func New(opts Options) (*Cache, error) {
-	ep, err := cloudapi.ParseEndpoint("STS_ENDPOINT", opts.Endpoint)
-	if err != nil {
+	ep := opts.Endpoint
+	if err := checkEndpoint("STS_ENDPOINT", ep); err != nil {
 		return nil, err
 	}
 	if opts.RoleName == "" {
@@ -215,7 +216,7 @@ func New(opts Options) (*Cache, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = cloudapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
+		hc = openapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
 	}
 	return &Cache{
 		opts:    opts,
@@ -314,7 +315,7 @@ func (c *Cache) assume(ctx context.Context, account string) (Token, error) {
 		}
 		last = err
 		var ae *cloudapi.APIError
-		if !errors.As(err, &ae) || !ae.Transient() {
+		if !errors.As(err, &ae) || ae.Class() == cloudapi.Final {
 			return fail(err)
 		}
 	}
@@ -325,7 +326,7 @@ func (c *Cache) call(ctx context.Context, account, arn string) (Token, error) {
 	c.mu.Lock()
 	c.calls++
 	c.mu.Unlock()
-	client, err := sts.NewClient(cloudapi.Config(ctx, c.opts.Base, c.ep, c.opts.Region, c.hc))
+	client, err := sts.NewClient(openapi.Config(ctx, c.opts.Base, c.ep, c.opts.Region, c.hc))
 	if err != nil {
 		return Token{}, fmt.Errorf("sts client: %w", err)
 	}
@@ -339,7 +340,7 @@ func (c *Cache) call(ctx context.Context, account, arn string) (Token, error) {
 	}
 	resp, err := client.AssumeRoleWithOptions(req, &dara.RuntimeOptions{})
 	if err != nil {
-		return Token{}, cloudapi.MapError(ctx, "AssumeRole", err)
+		return Token{}, openapi.MapError(ctx, "AssumeRole", err)
 	}
 	cr := resp.Body.Credentials
 	if cr == nil || dara.StringValue(cr.AccessKeyId) == "" || dara.StringValue(cr.AccessKeySecret) == "" || dara.StringValue(cr.SecurityToken) == "" {
@@ -378,21 +379,20 @@ type Identity struct {
 
 // CallerIdentity asks STS who creds are: the function's own account for
 // --live checks.
-func CallerIdentity(ctx context.Context, endpoint, region string, creds cloudapi.Credentials, hc *http.Client) (Identity, error) {
-	ep, err := cloudapi.ParseEndpoint("STS_ENDPOINT", endpoint)
-	if err != nil {
+func CallerIdentity(ctx context.Context, ep endpoint.Endpoint, region string, creds cloudapi.Credentials, hc *http.Client) (Identity, error) {
+	if err := checkEndpoint("STS_ENDPOINT", ep); err != nil {
 		return Identity{}, err
 	}
 	if hc == nil {
-		hc = cloudapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
+		hc = openapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
 	}
-	client, err := sts.NewClient(cloudapi.Config(ctx, creds, ep, region, hc))
+	client, err := sts.NewClient(openapi.Config(ctx, creds, ep, region, hc))
 	if err != nil {
 		return Identity{}, fmt.Errorf("sts client: %w", err)
 	}
 	resp, err := client.GetCallerIdentityWithOptions(&dara.RuntimeOptions{})
 	if err != nil {
-		return Identity{}, cloudapi.MapError(ctx, "GetCallerIdentity", err)
+		return Identity{}, openapi.MapError(ctx, "GetCallerIdentity", err)
 	}
 	b := resp.Body
 	return Identity{
@@ -401,4 +401,12 @@ func CallerIdentity(ctx context.Context, endpoint, region string, creds cloudapi
 		IdentityType: dara.StringValue(b.IdentityType),
 		PrincipalID:  dara.StringValue(b.PrincipalId),
 	}, nil
+}
+
+// checkEndpoint refuses plain HTTP to anything but a loopback emulator.
+func checkEndpoint(setting string, ep endpoint.Endpoint) error {
+	if !ep.IsZero() && ep.Scheme != "https" && !ep.Loopback {
+		return fmt.Errorf("%s %s: plain http is only for a loopback host", setting, ep)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"vpnauthz/internal/endpoint"
 
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	"github.com/alibabacloud-go/tea/dara"
@@ -94,7 +95,7 @@ func newCloud(t testing.TB, n int) *cloud {
 func (c *cloud) cache(t *testing.T, mod func(*Options)) *Cache {
 	t.Helper()
 	opts := Options{
-		Endpoint:   c.sts.URL(),
+		Endpoint:   endpoint.MustParse(c.sts.URL()),
 		Base:       base,
 		ExternalID: extID,
 		ScanID:     "0193f2a4-7c1e-7d2b-9a40-5e6f7a8b9c0d",
@@ -305,10 +306,10 @@ func TestOptionsAndHelpers(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"http to a remote host", Options{Endpoint: "http://sts.aliyuncs.com", Base: base}, "STS_ENDPOINT"},
-		{"role name", Options{Endpoint: "https://sts.aliyuncs.com", Base: base, RoleName: "bad role"}, "MEMBER_ROLE_NAME"},
-		{"external id", Options{Endpoint: "https://sts.aliyuncs.com", Base: base, ExternalID: "x"}, "MEMBER_ROLE_EXTERNAL_ID"},
-		{"no credentials", Options{Endpoint: "https://sts.aliyuncs.com"}, "credentials"},
+		{"http to a remote host", Options{Endpoint: endpoint.Endpoint{Scheme: "http", Host: "sts.aliyuncs.com"}, Base: base}, "STS_ENDPOINT"},
+		{"role name", Options{Endpoint: endpoint.MustParse("https://sts.aliyuncs.com"), Base: base, RoleName: "bad role"}, "MEMBER_ROLE_NAME"},
+		{"external id", Options{Endpoint: endpoint.MustParse("https://sts.aliyuncs.com"), Base: base, ExternalID: "x"}, "MEMBER_ROLE_EXTERNAL_ID"},
+		{"no credentials", Options{Endpoint: endpoint.MustParse("https://sts.aliyuncs.com")}, "credentials"},
 		{"no endpoint or region", Options{Base: base}, "region"},
 	}
 	for _, tt := range bad {
@@ -357,14 +358,14 @@ func TestOptionsAndHelpers(t *testing.T) {
 
 func TestCallerIdentity(t *testing.T) {
 	c := newCloud(t, 0)
-	id, err := CallerIdentity(context.Background(), c.sts.URL(), "", base, nil)
+	id, err := CallerIdentity(context.Background(), endpoint.MustParse(c.sts.URL()), "", base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id.AccountID != scannerUID || id.IdentityType != "AssumedRoleUser" {
 		t.Errorf("identity = %+v", id)
 	}
-	_, err = CallerIdentity(context.Background(), c.sts.URL(), "", cloudapi.Credentials{AccessKeyID: fnAK, AccessKeySecret: "wrong", SecurityToken: fnToken}, nil)
+	_, err = CallerIdentity(context.Background(), endpoint.MustParse(c.sts.URL()), "", cloudapi.Credentials{AccessKeyID: fnAK, AccessKeySecret: "wrong", SecurityToken: fnToken}, nil)
 	var ae *cloudapi.APIError
 	if !errors.As(err, &ae) || ae.Code != "SignatureDoesNotMatch" {
 		t.Fatalf("wrong secret: %v", err)
@@ -384,7 +385,7 @@ func BenchmarkAssumeFiftyMembers(b *testing.B) {
 	c.clk.mu.Unlock()
 	ctx := context.Background()
 	for b.Loop() {
-		cache, err := New(Options{Endpoint: c.sts.URL(), Base: base, ExternalID: extID, ScanID: "bench", Now: c.clk.Now})
+		cache, err := New(Options{Endpoint: endpoint.MustParse(c.sts.URL()), Base: base, ExternalID: extID, ScanID: "bench", Now: c.clk.Now})
 		if err != nil {
 			b.Fatal(err)
 		}

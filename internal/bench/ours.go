@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
@@ -64,13 +65,13 @@ func RunOurs(ctx context.Context, cloud Cloud, opts OursOptions) (Result, error)
 	start := time.Now()
 	scanner := scan.New(scan.Options{
 		Policy:      Policy(),
-		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: cloud.VPCEndpoint}),
+		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(cloud.VPCEndpoint)}),
 		Rate:        opts.Rate,
 		Concurrency: opts.Concurrency,
 		Logger:      logger,
 	})
 	sink, err := slssink.New(slssink.Options{
-		Endpoint:    cloud.SLSEndpoint,
+		Endpoint:    endpoint.MustParse(cloud.SLSEndpoint),
 		Project:     cloud.Project,
 		Logstore:    cloud.Logstore,
 		Credentials: cloud.Credentials,

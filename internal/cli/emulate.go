@@ -17,6 +17,7 @@ import (
 
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/endpoint"
 )
 
 const emulateDescription = `
@@ -165,7 +166,7 @@ func slsAddrAfter(vpcAddr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !isLoopbackHost(host) {
+	if !endpoint.IsLoopbackHost(host) {
 		return "", errors.New("the emulators listen on loopback only (127.0.0.1, ::1 or localhost)")
 	}
 	port, err := strconv.Atoi(portText)
@@ -184,14 +185,6 @@ func slsAddrAfter(vpcAddr string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no free port after %d for Log Service", port)
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // envFormat is emulate's --format.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/vpcapi"
 )
@@ -22,7 +24,7 @@ func TestEmulateLatencyAndQuota(t *testing.T) {
 	}
 	creds := scan.Credentials{AccessKeyID: env["ALIBABA_CLOUD_ACCESS_KEY_ID"], AccessKeySecret: env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
 		SecurityToken: env["ALIBABA_CLOUD_SECURITY_TOKEN"]}
-	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: env["vpcEndpoint"]})(creds, "cn-hangzhou")
+	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(env["vpcEndpoint"])})(creds, "cn-hangzhou")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestEmulateLatencyAndQuota(t *testing.T) {
 		if took := time.Since(start); took < latency {
 			t.Errorf("call %d answered in %s, under --latency %s", i+1, took, latency)
 		}
-		var ae *scan.APIError
+		var ae *cloudapi.APIError
 		switch {
 		case i < 2 && err != nil:
 			t.Errorf("call %d within the burst: %v", i+1, err)
@@ -47,7 +49,7 @@ func TestEmulateLatencyAndQuota(t *testing.T) {
 		}
 	}
 	// The quota is per region: another region still has its own bucket.
-	other, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: env["vpcEndpoint"]})(creds, "cn-shanghai")
+	other, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(env["vpcEndpoint"])})(creds, "cn-shanghai")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
@@ -145,7 +146,7 @@ func TestEmulatePrintsWorkingEndpoints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: env["vpcEndpoint"]})(creds, "cn-hangzhou")
+	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(env["vpcEndpoint"])})(creds, "cn-hangzhou")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestEmulatePrintsWorkingEndpoints(t *testing.T) {
 		t.Errorf("VPC API at %s: %v, %v", env["vpcEndpoint"], page.IDs, err)
 	}
 
-	sink, err := slssink.New(slssink.Options{Endpoint: env["slsEndpoint"], Project: env["project"], Logstore: env["logstore"],
+	sink, err := slssink.New(slssink.Options{Endpoint: endpoint.MustParse(env["slsEndpoint"]), Project: env["project"], Logstore: env["logstore"],
 		Credentials: creds, Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestEmulateServesAnInventoryFile(t *testing.T) {
 	}
 	creds := scan.Credentials{AccessKeyID: env["ALIBABA_CLOUD_ACCESS_KEY_ID"], AccessKeySecret: env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
 		SecurityToken: env["ALIBABA_CLOUD_SECURITY_TOKEN"]}
-	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: env["VPC_ENDPOINT"]})(creds, "cn-beijing")
+	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(env["VPC_ENDPOINT"])})(creds, "cn-beijing")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func runSetupSLS(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitError
 	}
 	endpoint := cfg.SLSEndpointFor(inv.Region)
-	if endpoint == "" {
+	if endpoint.IsZero() {
 		fmt.Fprintf(stderr, "vpnauthz setup-sls: no Log Service endpoint for region %q: set SLS_ENDPOINT\n", inv.Region)
 		return exitError
 	}

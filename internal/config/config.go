@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode"
 
+	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/target"
 )
@@ -23,15 +25,26 @@ import (
 type Config struct {
 	Targets         []target.Target // SCAN_TARGETS, duplicates collapsed
 	Policy          policy.Policy
-	PolicyFile      string // POLICY_FILE, the path the policy was read from; empty: none
-	SLSEndpoint     string // SLS_ENDPOINT as a URL with scheme; empty: https://REGION.log.aliyuncs.com for the function's region
+	PolicyFile      string            // POLICY_FILE, the path the policy was read from; empty: none
+	SLSEndpoint     endpoint.Regional // SLS_ENDPOINT; zero: https://REGION.log.aliyuncs.com for the function's region (see SLSEndpointFor)
 	SLSProject      string
 	SLSLogstore     string
-	VPCEndpoint     string // VPC_ENDPOINT as a URL with scheme; empty: the SDK's regional endpoint
+	VPCEndpoint     endpoint.Regional // VPC_ENDPOINT; zero: the SDK's regional endpoint
 	VPCAPIRate      float64
 	ScanConcurrency int
 	LogLevel        slog.Level
 	HTTPAuthToken   string `json:"-"` // never encoded: JSON log handlers marshal nested values
+
+	// Overrides of the endpoints of the organisation and lifecycle features
+	// (PRODUCT.md, Round 2): STS AssumeRole and GetCallerIdentity,
+	// ResourceManager ListAccounts, FC InvokeFunction for fan-out, and the
+	// Tablestore state store. Parsed and checked like VPC_ENDPOINT (per
+	// region or for all; loopback http:// for emulators); the zero value
+	// keeps each SDK's own endpoint.
+	STSEndpoint             endpoint.Regional
+	ResourceManagerEndpoint endpoint.Regional
+	FCEndpoint              endpoint.Regional
+	TablestoreEndpoint      endpoint.Regional
 }
 
 // Names of the environment variables.
@@ -49,13 +62,32 @@ const (
 	EnvScanConcurrency         = "SCAN_CONCURRENCY"
 	EnvLogLevel                = "LOG_LEVEL"
 	EnvHTTPAuthToken           = "HTTP_AUTH_TOKEN"
+
+	// Endpoint overrides of the organisation and lifecycle features.
+	EnvSTSEndpoint             = "STS_ENDPOINT"
+	EnvResourceManagerEndpoint = "RESOURCEMANAGER_ENDPOINT"
+	EnvFCEndpoint              = "FC_ENDPOINT"
+	EnvTablestoreEndpoint      = "TABLESTORE_ENDPOINT"
 )
 
 // Defaults of the variables that have one.
 const (
-	DefaultVPCAPIRate      = 10
-	DefaultScanConcurrency = 8
+	DefaultVPCAPIRate      = cloudapi.DefaultRate
+	DefaultScanConcurrency = cloudapi.DefaultConcurrency
 	DefaultLogLevel        = slog.LevelInfo
+)
+
+// Words SLS_ENDPOINT takes besides endpoints: the Log Service endpoint of
+// the function's region on the Internet (the default) or on Alibaba Cloud's
+// internal network (for a function whose traffic stays inside the cloud).
+const (
+	SLSEndpointPublic   = "public"
+	SLSEndpointIntranet = "intranet"
+)
+
+var (
+	slsPublic   = endpoint.MustTemplate("https://" + endpoint.RegionPlaceholder + ".log.aliyuncs.com")
+	slsIntranet = endpoint.MustTemplate("https://" + endpoint.RegionPlaceholder + "-intranet.log.aliyuncs.com")
 )
 
 // Bounds of the numeric settings.
@@ -147,7 +179,14 @@ func Load(env Env, readFile func(path string) ([]byte, error)) (*Config, error) 
 		}
 	}
 	if v, ok := l.get(EnvSLSEndpoint); ok {
-		c.SLSEndpoint = l.endpoint(EnvSLSEndpoint, v)
+		switch strings.ToLower(v) {
+		case SLSEndpointPublic:
+			c.SLSEndpoint = slsPublic
+		case SLSEndpointIntranet:
+			c.SLSEndpoint = slsIntranet
+		default:
+			c.SLSEndpoint = l.endpoint(EnvSLSEndpoint, v)
+		}
 	}
 	if v, ok := l.get(EnvSLSProject); ok {
 		if l.match(EnvSLSProject, v, projectPattern, "project name must be 3 to 63 lower-case letters, digits and hyphens, starting and ending with a letter or digit") {
@@ -159,8 +198,19 @@ func Load(env Env, readFile func(path string) ([]byte, error)) (*Config, error) 
 			c.SLSLogstore = v
 		}
 	}
-	if v, ok := l.get(EnvVPCEndpoint); ok {
-		c.VPCEndpoint = l.endpoint(EnvVPCEndpoint, v)
+	for _, e := range []struct {
+		variable string
+		to       *endpoint.Regional
+	}{
+		{EnvVPCEndpoint, &c.VPCEndpoint},
+		{EnvSTSEndpoint, &c.STSEndpoint},
+		{EnvResourceManagerEndpoint, &c.ResourceManagerEndpoint},
+		{EnvFCEndpoint, &c.FCEndpoint},
+		{EnvTablestoreEndpoint, &c.TablestoreEndpoint},
+	} {
+		if v, ok := l.get(e.variable); ok {
+			*e.to = l.endpoint(e.variable, v)
+		}
 	}
 	if v, ok := l.get(EnvVPCAPIRate); ok {
 		r, err := strconv.ParseFloat(v, 64)
@@ -262,17 +312,20 @@ func (l *loader) list(variable, v string, re *regexp.Regexp, reason string) []st
 	return out
 }
 
-func (l *loader) endpoint(variable, v string) string {
-	u, reason := normalizeEndpoint(v)
-	if reason != "" {
-		if strings.Contains(v, "@") {
-			// user:password@host: the value may hold a secret, which an
-			// error must not repeat.
-			v = ""
+// endpoint reads an endpoint variable: one endpoint, a {region} template,
+// or REGION=endpoint pairs (see endpoint.Regional). The error names the bad
+// entry, never a user:password.
+func (l *loader) endpoint(variable, v string) endpoint.Regional {
+	r, err := endpoint.ParseRegional(v)
+	if err != nil {
+		var e *endpoint.Error
+		if errors.As(err, &e) {
+			l.fail(variable, e.Value, e.Reason)
+		} else {
+			l.fail(variable, "", err.Error())
 		}
-		l.fail(variable, v, reason)
 	}
-	return u
+	return r
 }
 
 // maxPolicyFileSize keeps a mistaken path (a log, a binary) from being
@@ -321,17 +374,18 @@ func contains(list []string, s string) bool {
 }
 
 // SLSEndpointFor is the SLS endpoint for findings of a function in region:
-// SLS_ENDPOINT when set, else the region's public endpoint. It is empty for
-// a region that is not a valid region id, so a bad region cannot form a host
-// name elsewhere.
-func (c *Config) SLSEndpointFor(region string) string {
-	if c.SLSEndpoint != "" {
-		return c.SLSEndpoint
+// SLS_ENDPOINT's for the region when it has one, else the region's public
+// endpoint. It is the zero Endpoint for a region that is not a valid region
+// id, so a bad region cannot form a host name elsewhere.
+func (c *Config) SLSEndpointFor(region string) endpoint.Endpoint {
+	if e, err := c.SLSEndpoint.For(region); err == nil && !e.IsZero() {
+		return e
 	}
 	if !target.ValidRegion(region) {
-		return ""
+		return endpoint.Endpoint{}
 	}
-	return "https://" + region + ".log.aliyuncs.com"
+	e, _ := slsPublic.For(region)
+	return e
 }
 
 // DeliveryConfigured reports whether findings have somewhere to go: nil when
@@ -398,10 +452,14 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("trusted_cen_ids", strings.Join(c.Policy.TrustedCENIDs, ",")),
 		slog.Int("max_authorization_age_days", c.Policy.MaxAuthorizationAgeDays),
 		slog.Int("exceptions", len(c.Policy.Exceptions)),
-		slog.String("sls_endpoint", c.SLSEndpoint),
+		slog.String("sls_endpoint", c.SLSEndpoint.String()),
 		slog.String("sls_project", c.SLSProject),
 		slog.String("sls_logstore", c.SLSLogstore),
-		slog.String("vpc_endpoint", c.VPCEndpoint),
+		slog.String("vpc_endpoint", c.VPCEndpoint.String()),
+		slog.String("sts_endpoint", c.STSEndpoint.String()),
+		slog.String("resourcemanager_endpoint", c.ResourceManagerEndpoint.String()),
+		slog.String("fc_endpoint", c.FCEndpoint.String()),
+		slog.String("tablestore_endpoint", c.TablestoreEndpoint.String()),
 		slog.Float64("vpc_api_rate", c.VPCAPIRate),
 		slog.Int("scan_concurrency", c.ScanConcurrency),
 		slog.String("log_level", c.LogLevel.String()),

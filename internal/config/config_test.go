@@ -94,20 +94,30 @@ func TestLoadValidValues(t *testing.T) {
 		{EnvMaxAuthorizationAgeDays, "0", func(c *Config) any { return c.Policy.MaxAuthorizationAgeDays }, 0},
 		{EnvMaxAuthorizationAgeDays, "365", func(c *Config) any { return c.Policy.MaxAuthorizationAgeDays }, 365},
 		{EnvMaxAuthorizationAgeDays, " 36500 ", func(c *Config) any { return c.Policy.MaxAuthorizationAgeDays }, 36500},
-		{EnvSLSEndpoint, "cn-hangzhou.log.aliyuncs.com", func(c *Config) any { return c.SLSEndpoint }, "https://cn-hangzhou.log.aliyuncs.com"},
-		{EnvSLSEndpoint, "https://cn-hangzhou-intranet.log.aliyuncs.com/", func(c *Config) any { return c.SLSEndpoint }, "https://cn-hangzhou-intranet.log.aliyuncs.com"},
-		{EnvSLSEndpoint, "HTTPS://Example.COM:8443", func(c *Config) any { return c.SLSEndpoint }, "https://example.com:8443"},
-		{EnvSLSEndpoint, "http://127.0.0.1:9000", func(c *Config) any { return c.SLSEndpoint }, "http://127.0.0.1:9000"},
-		{EnvSLSEndpoint, "http://127.8.9.10:9000", func(c *Config) any { return c.SLSEndpoint }, "http://127.8.9.10:9000"},
-		{EnvSLSEndpoint, "http://localhost:9000", func(c *Config) any { return c.SLSEndpoint }, "http://localhost:9000"},
-		{EnvSLSEndpoint, "http://[::1]:9000", func(c *Config) any { return c.SLSEndpoint }, "http://[::1]:9000"},
-		{EnvSLSEndpoint, "127.0.0.1:9000", func(c *Config) any { return c.SLSEndpoint }, "http://127.0.0.1:9000"},
-		{EnvSLSEndpoint, "[2001:db8::1]:443", func(c *Config) any { return c.SLSEndpoint }, "https://[2001:db8::1]:443"},
+		{EnvSLSEndpoint, "cn-hangzhou.log.aliyuncs.com", func(c *Config) any { return c.SLSEndpoint.String() }, "https://cn-hangzhou.log.aliyuncs.com"},
+		{EnvSLSEndpoint, "https://cn-hangzhou-intranet.log.aliyuncs.com/", func(c *Config) any { return c.SLSEndpoint.String() }, "https://cn-hangzhou-intranet.log.aliyuncs.com"},
+		{EnvSLSEndpoint, "HTTPS://Example.COM:8443", func(c *Config) any { return c.SLSEndpoint.String() }, "https://example.com:8443"},
+		{EnvSLSEndpoint, "http://127.0.0.1:9000", func(c *Config) any { return c.SLSEndpoint.String() }, "http://127.0.0.1:9000"},
+		{EnvSLSEndpoint, "http://127.8.9.10:9000", func(c *Config) any { return c.SLSEndpoint.String() }, "http://127.8.9.10:9000"},
+		{EnvSLSEndpoint, "http://localhost:9000", func(c *Config) any { return c.SLSEndpoint.String() }, "http://localhost:9000"},
+		{EnvSLSEndpoint, "http://[::1]:9000", func(c *Config) any { return c.SLSEndpoint.String() }, "http://[::1]:9000"},
+		{EnvSLSEndpoint, "127.0.0.1:9000", func(c *Config) any { return c.SLSEndpoint.String() }, "http://127.0.0.1:9000"},
+		{EnvSLSEndpoint, "[2001:db8::1]:443", func(c *Config) any { return c.SLSEndpoint.String() }, "https://[2001:db8::1]:443"},
 		{EnvSLSProject, "vpnauthz-findings", func(c *Config) any { return c.SLSProject }, "vpnauthz-findings"},
 		{EnvSLSProject, "abc", func(c *Config) any { return c.SLSProject }, "abc"},
 		{EnvSLSLogstore, "vpn_findings-1", func(c *Config) any { return c.SLSLogstore }, "vpn_findings-1"},
-		{EnvVPCEndpoint, "vpc.cn-hangzhou.aliyuncs.com", func(c *Config) any { return c.VPCEndpoint }, "https://vpc.cn-hangzhou.aliyuncs.com"},
-		{EnvVPCEndpoint, "http://127.0.0.1:8080", func(c *Config) any { return c.VPCEndpoint }, "http://127.0.0.1:8080"},
+		{EnvVPCEndpoint, "vpc.cn-hangzhou.aliyuncs.com", func(c *Config) any { return c.VPCEndpoint.String() }, "https://vpc.cn-hangzhou.aliyuncs.com"},
+		{EnvVPCEndpoint, "http://127.0.0.1:8080", func(c *Config) any { return c.VPCEndpoint.String() }, "http://127.0.0.1:8080"},
+		{EnvVPCEndpoint, "https://vpc-vpc.{region}.example.com", func(c *Config) any { return c.VPCEndpoint.String() }, "https://vpc-vpc.{region}.example.com"},
+		{EnvVPCEndpoint, "cn-shanghai=vpc-b.example.com, cn-hangzhou=vpc-a.example.com https://vpc.{region}.example.com",
+			func(c *Config) any { return c.VPCEndpoint.String() },
+			"cn-hangzhou=https://vpc-a.example.com,cn-shanghai=https://vpc-b.example.com,https://vpc.{region}.example.com"},
+		{EnvSLSEndpoint, "intranet", func(c *Config) any { return c.SLSEndpointFor("cn-beijing").URL() }, "https://cn-beijing-intranet.log.aliyuncs.com"},
+		{EnvSLSEndpoint, "Public", func(c *Config) any { return c.SLSEndpointFor("cn-beijing").URL() }, "https://cn-beijing.log.aliyuncs.com"},
+		{EnvSTSEndpoint, "http://127.0.0.1:7001", func(c *Config) any { return c.STSEndpoint.String() }, "http://127.0.0.1:7001"},
+		{EnvResourceManagerEndpoint, "resourcemanager.aliyuncs.com", func(c *Config) any { return c.ResourceManagerEndpoint.String() }, "https://resourcemanager.aliyuncs.com"},
+		{EnvFCEndpoint, "https://1210123456123456.{region}.fc.aliyuncs.com", func(c *Config) any { return c.FCEndpoint.String() }, "https://1210123456123456.{region}.fc.aliyuncs.com"},
+		{EnvTablestoreEndpoint, "127.0.0.1:7002", func(c *Config) any { return c.TablestoreEndpoint.String() }, "http://127.0.0.1:7002"},
 		{EnvVPCAPIRate, "0.5", func(c *Config) any { return c.VPCAPIRate }, 0.5},
 		{EnvVPCAPIRate, "1000", func(c *Config) any { return c.VPCAPIRate }, 1000.0},
 		{EnvVPCAPIRate, "1e1", func(c *Config) any { return c.VPCAPIRate }, 10.0},
@@ -177,6 +187,14 @@ func TestLoadInvalidValues(t *testing.T) {
 		{EnvSLSLogstore, "findings_", []string{`SLS_LOGSTORE: "findings_": logstore name must be 3 to 63 lower-case letters, digits, hyphens and underscores, starting and ending with a letter or digit`}},
 		{EnvSLSLogstore, "a/b", []string{`SLS_LOGSTORE: "a/b": logstore name must be 3 to 63 lower-case letters, digits, hyphens and underscores, starting and ending with a letter or digit`}},
 		{EnvVPCEndpoint, "http://vpc.example.com", []string{`VPC_ENDPOINT: "http://vpc.example.com": http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); use https://`}},
+		{EnvVPCEndpoint, "cn-hangzhou=vpc-a.example.com cn-hangzhou=vpc-b.example.com", []string{`VPC_ENDPOINT: "cn-hangzhou=vpc-b.example.com": region cn-hangzhou is given twice`}},
+		{EnvVPCEndpoint, "cn-hangzhou=http://vpc-a.example.com", []string{`VPC_ENDPOINT: "cn-hangzhou=http://vpc-a.example.com": http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); use https://`}},
+		{EnvVPCEndpoint, "https://vpc.{region}.example.com/v", []string{`VPC_ENDPOINT: "https://vpc.{region}.example.com/v": must be https://HOST[:PORT] or HOST[:PORT]; no path, query or user (with {region} replaced by a region)`}},
+		{EnvVPCEndpoint, "vpc-a.example.com vpc-b.example.com", []string{`VPC_ENDPOINT: "vpc-b.example.com": only one entry may go without REGION=: it is the endpoint of every region not listed`}},
+		{EnvSTSEndpoint, "http://sts.aliyuncs.com", []string{`STS_ENDPOINT: "http://sts.aliyuncs.com": http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); use https://`}},
+		{EnvResourceManagerEndpoint, "ftp://x.example.com", []string{`RESOURCEMANAGER_ENDPOINT: "ftp://x.example.com": must be https://HOST[:PORT] or HOST[:PORT]; the scheme must be https`}},
+		{EnvFCEndpoint, "https://u:pw@fc.example.com", []string{`FC_ENDPOINT: must be https://HOST[:PORT] or HOST[:PORT]; no path, query or user`}},
+		{EnvTablestoreEndpoint, "https://ots.example.com:0", []string{`TABLESTORE_ENDPOINT: "https://ots.example.com:0": must be https://HOST[:PORT] or HOST[:PORT]; the port must be a number from 1 to 65535`}},
 		{EnvVPCEndpoint, "https://vpc.example.com?x=1", []string{`VPC_ENDPOINT: "https://vpc.example.com?x=1": must be https://HOST[:PORT] or HOST[:PORT]; no path, query or user`}},
 		{EnvVPCAPIRate, "0", []string{`VPC_API_RATE: "0": must be a number of calls per second above 0 and at most 1000`}},
 		{EnvVPCAPIRate, "-5", []string{`VPC_API_RATE: "-5": must be a number of calls per second above 0 and at most 1000`}},
@@ -385,15 +403,21 @@ func TestSLSEndpointFor(t *testing.T) {
 		{"", "evil.com/x", ""},
 		{"", "", ""},
 		{"http://127.0.0.1:9000", "cn-hangzhou", "http://127.0.0.1:9000"},
+		{"intranet", "cn-shanghai", "https://cn-shanghai-intranet.log.aliyuncs.com"},
+		{"intranet", "evil.com/x", ""},
+		{"cn-hangzhou=http://127.0.0.1:9000", "cn-hangzhou", "http://127.0.0.1:9000"},
+		{"cn-hangzhou=http://127.0.0.1:9000", "cn-beijing", "https://cn-beijing.log.aliyuncs.com"},
 	}
 	for _, tt := range tests {
-		c := &Config{SLSEndpoint: tt.endpoint}
-		if got := c.SLSEndpointFor(tt.region); got != tt.want {
+		c, err := Load(envOf(map[string]string{EnvSLSEndpoint: tt.endpoint}), noFile(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.SLSEndpointFor(tt.region).URL(); got != tt.want {
 			t.Errorf("SLSEndpointFor(%q) with SLS_ENDPOINT %q = %q, want %q", tt.region, tt.endpoint, got, tt.want)
 		}
 	}
 }
-
 func TestDeliveryConfigured(t *testing.T) {
 	tests := []struct {
 		project, logstore string

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
@@ -41,7 +43,7 @@ func TestStartServesTheDemoThroughTheVPCSDK(t *testing.T) {
 	c := startCloud(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	newSource := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: c.VPC.URL()})
+	newSource := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(c.VPC.URL())})
 
 	tests := []struct {
 		region string
@@ -95,7 +97,7 @@ func TestStartServesTheDemoThroughTheVPCSDK(t *testing.T) {
 			t.Fatalf("source: %v", err)
 		}
 		_, err = src.ListAuthorizations(ctx, "ap-southeast-1", DemoDenied, 1, 50)
-		var apiErr *scan.APIError
+		var apiErr *cloudapi.APIError
 		if !errors.As(err, &apiErr) || apiErr.Code != "Forbidden.RAM" || apiErr.HTTPStatus != 403 {
 			t.Fatalf("err = %v, want Forbidden.RAM (HTTP 403)", err)
 		}
@@ -119,7 +121,7 @@ func TestStartAcceptsFindingsThroughTheSLSSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sink, err := slssink.New(slssink.Options{
-		Endpoint: c.SLS.Endpoint(), Project: c.Project, Logstore: c.Logstore,
+		Endpoint: endpoint.MustParse(c.SLS.Endpoint()), Project: c.Project, Logstore: c.Logstore,
 		Credentials: cloudCreds(c), Stdout: os.Stderr,
 	})
 	if err != nil {

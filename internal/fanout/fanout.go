@@ -23,6 +23,8 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 
 	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/openapi"
 )
 
 // DefaultAccountsPerInvocation is FANOUT_ACCOUNTS_PER_INVOCATION's default.
@@ -76,9 +78,8 @@ func TaskID(scanID string, batch int) string {
 
 // Options configure a Dispatcher.
 type Options struct {
-	// Endpoint is FC_ENDPOINT: "" (the SDK's endpoint for Region),
-	// "https://host" or "http://127.0.0.1:PORT".
-	Endpoint    string
+	// Endpoint is FC_ENDPOINT for Region; zero: the SDK's endpoint for Region.
+	Endpoint    endpoint.Endpoint
 	Region      string
 	Credentials cloudapi.Credentials
 	// FunctionName is the function to invoke (the coordinator's own);
@@ -105,17 +106,17 @@ type Dispatched struct {
 // Dispatcher invokes the worker batches.
 type Dispatcher struct {
 	opts Options
-	ep   cloudapi.Endpoint
+	ep   endpoint.Endpoint
 	hc   *http.Client
 }
 
 // New checks the options; no call is made.
 func New(opts Options) (*Dispatcher, error) {
-	ep, err := cloudapi.ParseEndpoint("FC_ENDPOINT", opts.Endpoint)
-	if err != nil {
-		return nil, err
+	ep := opts.Endpoint
+	if !ep.IsZero() && ep.Scheme != "https" && !ep.Loopback {
+		return nil, fmt.Errorf("FC_ENDPOINT %s: plain http is only for a loopback host", ep)
 	}
-	if ep.Host == "" && opts.Region == "" {
+	if ep.IsZero() && opts.Region == "" {
 		return nil, errors.New("fanout: neither FC_ENDPOINT nor a region to find the FC endpoint")
 	}
 	if opts.FunctionName == "" {
@@ -135,7 +136,7 @@ func New(opts Options) (*Dispatcher, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = cloudapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
+		hc = openapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
 	}
 	return &Dispatcher{opts: opts, ep: ep, hc: hc}, nil
 }
@@ -191,7 +192,7 @@ func (d *Dispatcher) invoke(ctx context.Context, taskID string, body []byte) (al
 			case <-t.C:
 			}
 		}
-		client, err := fc.NewClient(cloudapi.Config(ctx, d.opts.Credentials, d.ep, d.opts.Region, d.hc))
+		client, err := fc.NewClient(openapi.Config(ctx, d.opts.Credentials, d.ep, d.opts.Region, d.hc))
 		if err != nil {
 			return false, "", fmt.Errorf("fc client: %w", err)
 		}
@@ -209,14 +210,14 @@ func (d *Dispatcher) invoke(ctx context.Context, taskID string, body []byte) (al
 			}
 			return false, dara.StringValue(resp.Headers["x-fc-request-id"]), nil
 		}
-		last = cloudapi.MapError(ctx, "InvokeFunction", err)
+		last = openapi.MapError(ctx, "InvokeFunction", err)
 		var ae *cloudapi.APIError
 		switch {
 		case errors.As(last, &ae) && ae.HTTPStatus == http.StatusConflict:
 			// The task id was used: an earlier try of this coordinator
 			// started the batch.
 			return true, "", nil
-		case errors.As(last, &ae) && !ae.Transient() && ae.HTTPStatus != http.StatusTooManyRequests:
+		case errors.As(last, &ae) && ae.Class() == cloudapi.Final && ae.HTTPStatus != http.StatusTooManyRequests:
 			return false, "", last
 		case ctx.Err() != nil:
 			return false, "", last

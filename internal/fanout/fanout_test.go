@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"vpnauthz/internal/endpoint"
 
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/emulator/cred"
@@ -111,7 +112,7 @@ func newEnv(t testing.TB, retries int, fail func(Payload, string) bool) *env {
 
 func (e *env) dispatcher(t testing.TB, mod func(*Options)) *Dispatcher {
 	t.Helper()
-	o := Options{Endpoint: e.api.URL(), Credentials: creds, FunctionName: "vpnauthz", Backoff: func(int) time.Duration { return time.Millisecond }}
+	o := Options{Endpoint: endpoint.MustParse(e.api.URL()), Credentials: creds, FunctionName: "vpnauthz", Backoff: func(int) time.Duration { return time.Millisecond }}
 	if mod != nil {
 		mod(&o)
 	}
@@ -279,7 +280,7 @@ func TestBatchesAndTaskIDs(t *testing.T) {
 	if id := TaskID(strings.Repeat("x", 200), 3); len(id) != 128 || !taskIDPattern.MatchString(id) {
 		t.Errorf("long TaskID = %q (%d)", id, len(id))
 	}
-	for _, o := range []Options{{Endpoint: "http://fc.example.com", FunctionName: "f", Credentials: creds}, {Region: "cn-hangzhou", Credentials: creds}, {FunctionName: "f", Credentials: creds}} {
+	for _, o := range []Options{{Endpoint: endpoint.Endpoint{Scheme: "http", Host: "fc.example.com"}, FunctionName: "f", Credentials: creds}, {Region: "cn-hangzhou", Credentials: creds}, {FunctionName: "f", Credentials: creds}} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}

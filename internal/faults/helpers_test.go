@@ -13,8 +13,10 @@ import (
 
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
@@ -60,7 +62,7 @@ func cloudCreds(c *emulator.Cloud) scan.Credentials {
 
 // fastRetry keeps backoffs short: the point of these tests is what the
 // retries achieve, not how long they wait.
-var fastRetry = scan.Retry{MaxAttempts: 12, BaseDelay: 5 * time.Millisecond, MaxDelay: 80 * time.Millisecond}
+var fastRetry = retry.Policy{MaxAttempts: 12, BaseDelay: 5 * time.Millisecond, MaxDelay: 80 * time.Millisecond}
 
 // newScanner wires a scanner to the emulated VPC API the way the function
 // does (vpcapi source factory on VPC_ENDPOINT), with a high rate and fast
@@ -69,7 +71,7 @@ func newScanner(t *testing.T, c *emulator.Cloud, mod func(*scan.Options)) *scan.
 	t.Helper()
 	opts := scan.Options{
 		Policy:      testPolicy,
-		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: c.VPC.URL()}),
+		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(c.VPC.URL())}),
 		Rate:        500,
 		Concurrency: 8,
 		CallTimeout: 5 * time.Second,
@@ -86,7 +88,7 @@ func newScanner(t *testing.T, c *emulator.Cloud, mod func(*scan.Options)) *scan.
 func newSink(t *testing.T, c *emulator.Cloud, creds scan.Credentials, stdout io.Writer) *slssink.Sink {
 	t.Helper()
 	s, err := slssink.New(slssink.Options{
-		Endpoint:       c.SLS.Endpoint(),
+		Endpoint:       endpoint.MustParse(c.SLS.Endpoint()),
 		Project:        c.Project,
 		Logstore:       c.Logstore,
 		Credentials:    creds,

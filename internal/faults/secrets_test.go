@@ -18,6 +18,7 @@ import (
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/function"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
@@ -220,7 +221,7 @@ func TestCredentialsNotFormatted(t *testing.T) {
 	creds := scan.Credentials{AccessKeyID: canary.AccessKeyID, AccessKeySecret: canary.AccessKeySecret, SecurityToken: canary.SecurityToken}
 	req := scan.Request{ScanID: "s1", Trigger: "http", Credentials: creds, AccountID: ownerAccount,
 		Targets: []target.Target{{Region: "cn-hangzhou", ConnectionID: "*"}}}
-	cfg := config.Config{HTTPAuthToken: bearer, SLSProject: "p", VPCEndpoint: "https://vpc.example"}
+	cfg := config.Config{HTTPAuthToken: bearer, SLSProject: "p", VPCEndpoint: endpoint.MustParseRegional("https://vpc.example")}
 	values := map[string]any{
 		"scan.Credentials": creds, "*scan.Credentials": &creds,
 		"scan.Request": req, "*scan.Request": &req,

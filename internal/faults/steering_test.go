@@ -18,6 +18,8 @@ import (
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/function"
+	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
@@ -65,7 +67,7 @@ func TestRequestSteering(t *testing.T) {
 	cloud := startCloud(t, emulator.Demo(time.Now()))
 	creds := cloudCreds(cloud)
 	s := newScanner(t, cloud, nil)
-	factory := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: cloud.VPC.URL()})
+	factory := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(cloud.VPC.URL())})
 	h := steeringHandler(t, cloud)
 	fc := fccontext.NewContext(context.Background(), &fccontext.FcContext{
 		RequestID: "1-steer", Region: cloud.Region, AccountId: cloud.AccountID,
@@ -169,8 +171,8 @@ func FuzzTargetSteering(f *testing.F) {
 	}
 	f.Cleanup(cloud.Close)
 	creds := cloudCreds(cloud)
-	s := scan.New(scan.Options{Policy: testPolicy, Rate: 1000, Retry: scan.Retry{MaxAttempts: 1},
-		NewSource: vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: cloud.VPC.URL()})})
+	s := scan.New(scan.Options{Policy: testPolicy, Rate: 1000, Retry: retry.Policy{MaxAttempts: 1},
+		NewSource: vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(cloud.VPC.URL())})})
 	f.Fuzz(func(t *testing.T, raw string) {
 		tg, parseErr := target.Parse(raw)
 		if parseErr == nil {

@@ -106,7 +106,7 @@ func NewHandler(cfg *config.Config, cfgErr error, logger *slog.Logger, o Options
 				return nil, err
 			}
 			endpoint := cfg.SLSEndpointFor(region)
-			if endpoint == "" {
+			if endpoint.IsZero() {
 				return nil, fmt.Errorf("no Log Service endpoint for region %q: set SLS_ENDPOINT", region)
 			}
 			sink, err := slssink.New(slssink.Options{

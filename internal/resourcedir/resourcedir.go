@@ -20,6 +20,8 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 
 	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
+	rpc "vpnauthz/internal/openapi"
 )
 
 const (
@@ -62,9 +64,8 @@ type Directory struct {
 
 // Options configure List.
 type Options struct {
-	// Endpoint is RESOURCEMANAGER_ENDPOINT: "" (DefaultEndpoint),
-	// "https://host" or "http://127.0.0.1:PORT".
-	Endpoint    string
+	// Endpoint is RESOURCEMANAGER_ENDPOINT; zero: DefaultEndpoint.
+	Endpoint    endpoint.Endpoint
 	Credentials cloudapi.Credentials
 	PageSize    int // default MaxPageSize
 	// Attempts per call for throttling and 5xx answers (default 3).
@@ -76,12 +77,12 @@ type Options struct {
 // List reads the directory: its management account, then every page of
 // ListAccounts. A page that keeps failing is an error naming the page.
 func List(ctx context.Context, opts Options) (Directory, error) {
-	ep, err := cloudapi.ParseEndpoint("RESOURCEMANAGER_ENDPOINT", opts.Endpoint)
-	if err != nil {
-		return Directory{}, err
+	ep := opts.Endpoint
+	if !ep.IsZero() && ep.Scheme != "https" && !ep.Loopback {
+		return Directory{}, fmt.Errorf("RESOURCEMANAGER_ENDPOINT %s: plain http is only for a loopback host", ep)
 	}
-	if ep.Host == "" {
-		ep.Host = DefaultEndpoint
+	if ep.IsZero() {
+		ep = endpoint.Endpoint{Scheme: "https", Host: DefaultEndpoint}
 	}
 	if opts.PageSize <= 0 || opts.PageSize > MaxPageSize {
 		opts.PageSize = MaxPageSize
@@ -94,9 +95,9 @@ func List(ctx context.Context, opts Options) (Directory, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = cloudapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
+		hc = rpc.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
 	}
-	client, err := openapi.NewClient(cloudapi.Config(ctx, opts.Credentials, ep, "", hc))
+	client, err := openapi.NewClient(rpc.Config(ctx, opts.Credentials, ep, "", hc))
 	if err != nil {
 		return Directory{}, fmt.Errorf("resourcemanager client: %w", err)
 	}
@@ -181,9 +182,9 @@ func (c caller) call(ctx context.Context, op operation, query map[string]*string
 		}
 		res, err := c.client.CallApiWithCtx(ctx, params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
 		if err != nil {
-			last = cloudapi.MapError(ctx, action, err)
+			last = rpc.MapError(ctx, action, err)
 			var ae *cloudapi.APIError
-			if errors.As(last, &ae) && ae.Transient() {
+			if errors.As(last, &ae) && ae.Class() != cloudapi.Final {
 				continue
 			}
 			return last

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vpnauthz/internal/endpoint"
 
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/emulator/cred"
@@ -51,7 +52,7 @@ func newRM(t *testing.T, members int) *rmemu.Server {
 
 func opts(s *rmemu.Server, key string) Options {
 	return Options{
-		Endpoint:    s.URL(),
+		Endpoint:    endpoint.MustParse(s.URL()),
 		Credentials: cloudapi.Credentials{AccessKeyID: key, AccessKeySecret: secret, SecurityToken: token},
 		Backoff:     func(int) time.Duration { return time.Millisecond },
 	}
@@ -149,7 +150,7 @@ func TestMemberRemovedBetweenListings(t *testing.T) {
 }
 
 func TestBadEndpoint(t *testing.T) {
-	_, err := List(context.Background(), Options{Endpoint: "http://resourcemanager.aliyuncs.com"})
+	_, err := List(context.Background(), Options{Endpoint: endpoint.Endpoint{Scheme: "http", Host: "resourcemanager.aliyuncs.com"}})
 	if err == nil || !strings.Contains(err.Error(), "RESOURCEMANAGER_ENDPOINT") {
 		t.Fatalf("err = %v", err)
 	}

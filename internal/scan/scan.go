@@ -5,6 +5,7 @@ package scan
 
 import (
 	"context"
+	"vpnauthz/internal/cloudapi"
 
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
@@ -12,11 +13,7 @@ import (
 )
 
 // Credentials sign the VPC API calls of one scan.
-type Credentials struct {
-	AccessKeyID     string
-	AccessKeySecret string
-	SecurityToken   string
-}
+type Credentials = cloudapi.Credentials
 
 // Request is one scan.
 type Request struct {

@@ -11,21 +11,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/target"
 )
 
-// Defaults of Options and Retry.
-const (
-	DefaultRate        = 10 // the published quota is 600 calls per 60 s per region
-	DefaultConcurrency = 8
-	MaxPageSize        = 50 // the largest PageSize the API takes
-	DefaultCallTimeout = 10 * time.Second
-	DefaultMaxAttempts = 6
-	DefaultBaseDelay   = 200 * time.Millisecond
-	DefaultMaxDelay    = 5 * time.Second
-)
+// MaxPageSize is the largest PageSize the API takes.
+const MaxPageSize = 50
 
 // Options configure a Scanner.
 type Options struct {
@@ -39,17 +33,15 @@ type Options struct {
 	// regions proceed in parallel.
 	Concurrency int
 	PageSize    int           // default 50, the API's maximum
-	CallTimeout time.Duration // per API call; default 10 s
-	Retry       Retry
-	Logger      *slog.Logger
-	Now         func() time.Time
-}
-
-// Retry is the backoff for throttling, 5xx, timeouts and resets.
-type Retry struct {
-	MaxAttempts int           // per call, first attempt included; default 6 (×4 while throttled)
-	BaseDelay   time.Duration // default 200 ms
-	MaxDelay    time.Duration // default 5 s
+	CallTimeout time.Duration // per API call; default cloudapi.DefaultCallTimeout
+	// Retry is the backoff for throttling, 5xx, timeouts and resets; zero
+	// fields take cloudapi's defaults. Its AttemptTimeout is CallTimeout.
+	Retry  retry.Policy
+	Logger *slog.Logger
+	Now    func() time.Time
+	// MaxIdleBuckets is how many pacing buckets the Scanner keeps before it
+	// drops idle ones; default 256.
+	MaxIdleBuckets int
 }
 
 // Scanner runs scans. One Scanner serves many scans at once; its per-region
@@ -59,6 +51,7 @@ type Scanner struct {
 
 	mu      sync.Mutex
 	buckets map[bucketKey]*bucket
+	sweepAt int // size of buckets at which idle ones are dropped
 }
 
 // bucketKey names one quota: an account (or, without one, an access key) in
@@ -71,25 +64,26 @@ type bucketKey struct {
 // New returns a Scanner.
 func New(opts Options) *Scanner {
 	if opts.Rate <= 0 {
-		opts.Rate = DefaultRate
+		opts.Rate = cloudapi.DefaultRate
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
+		opts.Concurrency = cloudapi.DefaultConcurrency
 	}
 	if opts.PageSize <= 0 || opts.PageSize > MaxPageSize {
 		opts.PageSize = MaxPageSize
 	}
 	if opts.CallTimeout <= 0 {
-		opts.CallTimeout = DefaultCallTimeout
+		opts.CallTimeout = cloudapi.DefaultCallTimeout
 	}
-	if opts.Retry.MaxAttempts <= 0 {
-		opts.Retry.MaxAttempts = DefaultMaxAttempts
+	if opts.Retry.MaxAttempts < 0 {
+		opts.Retry.MaxAttempts = 0 // every call of a scan has a cap
 	}
-	if opts.Retry.BaseDelay <= 0 {
-		opts.Retry.BaseDelay = DefaultBaseDelay
-	}
-	if opts.Retry.MaxDelay <= 0 {
-		opts.Retry.MaxDelay = DefaultMaxDelay
+	opts.Retry = opts.Retry.Defaults()
+	// The call timeout runs from the token on: waiting in the region's
+	// queue is not the API's slowness.
+	opts.Retry.AttemptTimeout = opts.CallTimeout
+	if opts.MaxIdleBuckets <= 0 {
+		opts.MaxIdleBuckets = 256
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -97,19 +91,48 @@ func New(opts Options) *Scanner {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Scanner{opts: opts, buckets: map[bucketKey]*bucket{}}
+	return &Scanner{opts: opts, buckets: map[bucketKey]*bucket{}, sweepAt: opts.MaxIdleBuckets}
 }
 
-func (s *Scanner) bucket(principal, region string) *bucket {
+// bucket returns the bucket of a quota, held until release is called. The
+// map would otherwise grow with every access key a scan ever used (without
+// an account id, the key names the quota): once it reaches sweepAt, the
+// buckets that are idle are dropped, so it holds the buckets in use, those
+// still recovering from throttling, and at most sweepAt others.
+func (s *Scanner) bucket(principal, region string) (b *bucket, release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := bucketKey{principal, region}
 	b, ok := s.buckets[k]
 	if !ok {
+		if len(s.buckets) >= s.sweepAt {
+			now := time.Now()
+			for k, old := range s.buckets {
+				if old.idle(now) {
+					delete(s.buckets, k)
+				}
+			}
+			s.sweepAt = max(s.opts.MaxIdleBuckets, 2*len(s.buckets))
+		}
 		b = newBucket(s.opts.Rate)
 		s.buckets[k] = b
 	}
-	return b
+	b.mu.Lock()
+	b.users++
+	b.mu.Unlock()
+	return b, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.users--
+		b.lastUsed = time.Now()
+	}
+}
+
+// bucketCount is the number of buckets kept, for tests.
+func (s *Scanner) bucketCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buckets)
 }
 
 // DeliveryMargin is the part of the time left before a scan's deadline that
@@ -124,9 +147,6 @@ const (
 	detailDeadline  = "Not scanned before the deadline."
 	detailCancelled = "Not scanned: the scan was cancelled."
 )
-
-// errNotReached: the scan's time ran out before this call could start.
-var errNotReached = errors.New("not reached before the deadline")
 
 func validate(req Request, newSource SourceFactory) error {
 	if newSource == nil {
@@ -352,7 +372,8 @@ func (r *run) region(ctx context.Context, rt regionTargets) {
 		}
 		return
 	}
-	b := r.s.bucket(r.principal, rt.region)
+	b, release := r.s.bucket(r.principal, rt.region)
+	defer release()
 	ps := r.s.opts.PageSize
 
 	// The queue holds a page ahead, so the next listing page is read while
@@ -503,7 +524,7 @@ func (r *run) connection(ctx context.Context, src Source, b *bucket, region, id 
 // saw them, so that none is missed or judged twice while grants change.
 func (r *run) readAuthorizations(ctx context.Context, src Source, b *bucket, region, id string) ([]policy.Authorization, error) {
 	if ctx.Err() != nil {
-		return nil, errNotReached
+		return nil, retry.ErrNoTime
 	}
 	var (
 		auths []policy.Authorization
@@ -533,9 +554,10 @@ func (r *run) readAuthorizations(ctx context.Context, src Source, b *bucket, reg
 // scan incomplete, whatever the last answer was, unless that answer was final
 // (forbidden, not found): then the answer is the cause.
 func (r *run) failure(ctx context.Context, action, connectionID string, err error) cause {
-	var ae *APIError
+	var ae *cloudapi.APIError
 	isAnswer := errors.As(err, &ae)
-	if errors.Is(err, errNotReached) && !(isAnswer && !retryable(ae)) || ctx.Err() != nil && (!isAnswer || retryable(ae)) {
+	final := cloudapi.Classify(err) == cloudapi.Final && !errors.Is(err, retry.ErrNoTime)
+	if !final && (errors.Is(err, retry.ErrNoTime) || ctx.Err() != nil) {
 		r.incomplete.Store(true)
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return cause{detailCancelled, "The scan was stopped before this connection was read; run it again."}
@@ -552,9 +574,6 @@ func (r *run) failure(ctx context.Context, action, connectionID string, err erro
 			"If the connection was deleted, nothing can attach it any more; remove it from SCAN_TARGETS if it is listed there.",
 		}
 	}
-	if isAnswer && errors.Is(err, errNotReached) {
-		err = ae // a final answer that came as the time ran out
-	}
 	return cause{detail: fmt.Sprintf("%s failed: %v.", action, err)}
 }
 
@@ -566,58 +585,22 @@ func notFoundConnection(code string) bool {
 	return false
 }
 
-// call makes one API call with the region's pacing and this package's
-// retries; every attempt waits for a token of the region's bucket. The call
-// timeout runs from the token on: waiting in the region's queue is not the
-// API's slowness.
+// call makes one API call with the region's pacing and the retry loop;
+// every attempt waits for a token of the region's bucket, and every
+// throttled answer slows the bucket down.
 func (r *run) call(ctx context.Context, b *bucket, fn func(context.Context) error) error {
-	rp := r.s.opts.Retry
-	for attempt := 1; ; attempt++ {
-		if err := b.take(ctx); err != nil {
-			return err
-		}
-		r.calls.Add(1)
-		callCtx, cancel := context.WithTimeoutCause(ctx, r.s.opts.CallTimeout, errCallTimeout)
-		err := fn(callCtx)
-		timedOut := context.Cause(callCtx) == errCallTimeout
-		cancel()
-		if err == nil {
-			b.succeeded()
-			return nil
-		}
-		if timedOut {
-			err = fmt.Errorf("no answer within %s: %w", r.s.opts.CallTimeout, err)
-		}
-		if throttled(err) {
-			r.throttled.Add(1)
-			b.throttled(time.Now())
-		}
-		if ctx.Err() != nil {
-			// The scan's time is up; failure decides whether this answer or
-			// the deadline is the cause.
-			return fmt.Errorf("%w (last attempt: %w)", errNotReached, err)
-		}
-		if !retryable(err) {
-			return err
-		}
-		// Throttling says "later", not "no", and the bucket slows down as it
-		// comes: it gets four times the attempts of other failures.
-		limit := rp.MaxAttempts
-		if throttled(err) {
-			limit *= throttleAttemptsFactor
-		}
-		if attempt >= limit {
-			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
-		}
-		r.retries.Add(1)
-		if !sleep(ctx, rp.backoff(attempt)) {
-			return fmt.Errorf("%w (last attempt: %w)", errNotReached, err)
-		}
-	}
+	return retry.Do(ctx, r.s.opts.Retry, retry.Hooks{
+		Pace:    b.take,
+		Attempt: func() { r.calls.Add(1) },
+		Answer: func(err error, class cloudapi.Class) {
+			switch {
+			case err == nil:
+				b.succeeded()
+			case class == cloudapi.Throttled:
+				r.throttled.Add(1)
+				b.throttled(time.Now())
+			}
+		},
+		Retry: func() { r.retries.Add(1) },
+	}, fn)
 }
-
-var errCallTimeout = errors.New("call timed out")
-
-// throttleAttemptsFactor multiplies Retry.MaxAttempts for a call the API keeps
-// throttling.
-const throttleAttemptsFactor = 4

@@ -7,18 +7,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/target"
 )
 
@@ -45,7 +47,7 @@ func newTestScanner(t *testing.T, src SourceFactory, mod func(*Options)) *Scanne
 		Rate:        1000,
 		Concurrency: 8,
 		CallTimeout: 2 * time.Second,
-		Retry:       Retry{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
+		Retry:       retry.Policy{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -306,68 +308,15 @@ func TestWildcardDiscovery(t *testing.T) {
 	}
 }
 
-func TestRetryable(t *testing.T) {
-	tests := []struct {
-		name      string
-		err       error
-		retry     bool
-		throttled bool
-	}{
-		{"Throttling", &APIError{Code: "Throttling", HTTPStatus: 400}, true, true},
-		{"Throttling.User", &APIError{Code: "Throttling.User", HTTPStatus: 400}, true, true},
-		{"Throttling.Api", &APIError{Code: "Throttling.Api", HTTPStatus: 400}, true, true},
-		{"HTTP 429", &APIError{Code: "TooManyRequests", HTTPStatus: 429}, true, true},
-		{"ServiceUnavailable", &APIError{Code: "ServiceUnavailable", HTTPStatus: 503}, true, false},
-		{"InternalError", &APIError{Code: "InternalError", HTTPStatus: 500}, true, false},
-		{"wrapped 502", fmt.Errorf("call: %w", &APIError{Code: "BadGateway", HTTPStatus: 502}), true, false},
-		{"NotFound", &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404}, false, false},
-		{"Forbidden.RAM", &APIError{Code: "Forbidden.RAM", HTTPStatus: 403}, false, false},
-		{"SignatureDoesNotMatch", &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400}, false, false},
-		{"InvalidParameter", &APIError{Code: "InvalidParameter", HTTPStatus: 400}, false, false},
-		{"token expired", &APIError{Code: "InvalidSecurityToken.Expired", HTTPStatus: 400}, false, false},
-		{"EOF", fmt.Errorf("describe: %w", io.ErrUnexpectedEOF), true, false},
-		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true, false},
-		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true, false},
-		{"call timeout", fmt.Errorf("no answer: %w", context.DeadlineExceeded), true, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := retryable(tt.err); got != tt.retry {
-				t.Errorf("retryable = %v, want %v", got, tt.retry)
-			}
-			if got := throttled(tt.err); got != tt.throttled {
-				t.Errorf("throttled = %v, want %v", got, tt.throttled)
-			}
-		})
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	r := Retry{BaseDelay: 200 * time.Millisecond, MaxDelay: 5 * time.Second}
-	for attempt := 1; attempt <= 40; attempt++ {
-		ceiling := time.Duration(math.Min(float64(r.MaxDelay), float64(r.BaseDelay)*math.Pow(2, float64(attempt-1))))
-		var sum time.Duration
-		const n = 400
-		for range n {
-			d := r.backoff(attempt)
-			if d < 0 || d > ceiling {
-				t.Fatalf("attempt %d: backoff %v outside [0, %v]", attempt, d, ceiling)
-			}
-			sum += d
-		}
-		// Full jitter: the mean is about half the ceiling.
-		if mean := sum / n; mean < ceiling*35/100 || mean > ceiling*65/100 {
-			t.Errorf("attempt %d: mean backoff %v, want about %v", attempt, mean, ceiling/2)
-		}
-	}
-}
-
 func TestRetries(t *testing.T) {
-	e503 := &APIError{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server."}
-	throttle := &APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
-	forbidden := &APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized to operate on the specified resource, or this API doesn't support RAM.", RequestID: "R1"}
-	notFound := &APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404, Message: "The specified vpn connection instance id does not exist."}
-	badSig := &APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400, Message: "Specified signature is not matched with our calculation."}
+	e503 := &cloudapi.APIError{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server."}
+	throttle := &cloudapi.APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
+	forbidden := &cloudapi.APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized to operate on the specified resource, or this API doesn't support RAM.", RequestID: "R1"}
+	notFound := &cloudapi.APIError{Code: "InvalidVpnConnectionInstanceId.NotFound", HTTPStatus: 404, Message: "The specified vpn connection instance id does not exist."}
+	badSig := &cloudapi.APIError{Code: "SignatureDoesNotMatch", HTTPStatus: 400, Message: "Specified signature is not matched with our calculation."}
+	e500 := &cloudapi.APIError{Code: "InternalError", HTTPStatus: 500, Message: "The request processing has failed due to some unknown error."}
+	undecodable := fmt.Errorf("describe authorizations: %w", &cloudapi.DecodeError{HTTPStatus: 200, Err: errors.New("expect [ but found {")})
+	local := cloudapi.Localf("source of region cn-hangzhou asked about region %q", "x")
 	reset := fmt.Errorf("describe authorizations: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET})
 	repeat := func(e error, n int) []error { return slices.Repeat([]error{e}, n) }
 	six := func(e error) []error { return repeat(e, 6) }
@@ -380,11 +329,14 @@ func TestRetries(t *testing.T) {
 		wantThrottled int
 		wantError     string // "" : the connection is judged; else in the ERROR detail
 	}{
-		{"503 then success", []error{e503, e503}, 3, 2, 0, ""},
+		{"503 then success", []error{e503, e503}, 3, 2, 2, ""},
 		{"throttled then success", []error{throttle}, 2, 1, 1, ""},
 		{"reset then success", []error{reset}, 2, 1, 0, ""},
 		{"EOF then success", []error{io.EOF, io.ErrUnexpectedEOF}, 3, 2, 0, ""},
-		{"503 exhausted", six(e503), 6, 5, 0, "DescribeVpnCrossAccountAuthorizations failed: ServiceUnavailable (HTTP 503): The request has failed due to a temporary failure of the server. (gave up after 6 attempts)."},
+		{"503 exhausted", repeat(e503, 24), 24, 23, 24, "DescribeVpnCrossAccountAuthorizations failed: ServiceUnavailable (HTTP 503): The request has failed due to a temporary failure of the server. (gave up after 24 attempts)."},
+		{"500 exhausted", six(e500), 6, 5, 0, "DescribeVpnCrossAccountAuthorizations failed: InternalError (HTTP 500): The request processing has failed due to some unknown error. (gave up after 6 attempts)."},
+		{"undecodable answer not retried", []error{undecodable}, 1, 0, 0, "the answer (HTTP 200) could not be decoded"},
+		{"local error not retried", []error{local}, 1, 0, 0, "DescribeVpnCrossAccountAuthorizations failed: source of region cn-hangzhou asked about region \"x\"."},
 		{"throttled for five attempts", six(throttle)[:5], 6, 5, 5, ""},
 		{"throttled exhausted", repeat(throttle, 24), 24, 23, 24, "Throttling.User (HTTP 400): Request was denied due to user flow control. (gave up after 24 attempts)"},
 		{"reset exhausted", six(reset), 6, 5, 0, "connection reset by peer"},
@@ -434,7 +386,7 @@ func TestRetries(t *testing.T) {
 func TestListingFailure(t *testing.T) {
 	src := newFakeSource()
 	src.addConnection(region, "vco-abcd", 1)
-	src.failWith("list:"+region, &APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized."})
+	src.failWith("list:"+region, &cloudapi.APIError{Code: "Forbidden.RAM", HTTPStatus: 403, Message: "User not authorized."})
 	rep, sink := runScan(t, newTestScanner(t, src.factory(), nil), t.Context(), region+":*", region+":vco-abcd")
 	byConn := ByConnection(sink.Findings())
 	region := byConn[region+"/*"]
@@ -466,7 +418,10 @@ func TestSourceFactoryFailure(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	noLeaks(t)
+	synctest.Test(t, testDeadline)
+}
+
+func testDeadline(t *testing.T) {
 	src := newFakeSource()
 	src.latency = 50 * time.Millisecond
 	const n = 60
@@ -496,7 +451,7 @@ func TestDeadline(t *testing.T) {
 	if rep.Complete {
 		t.Error("complete = true, want false")
 	}
-	if elapsed > 1500*time.Millisecond {
+	if elapsed > time.Second+src.latency {
 		t.Errorf("Run took %v: calls went on past deadline − margin (1 s)", elapsed)
 	}
 	byConn := ByConnection(sink.Findings())
@@ -540,6 +495,10 @@ func countErrorsIn(byConn map[string][]finding.Finding, prefix string) int {
 }
 
 func TestDeadlineDuringListing(t *testing.T) {
+	synctest.Test(t, testDeadlineDuringListing)
+}
+
+func testDeadlineDuringListing(t *testing.T) {
 	src := newFakeSource()
 	src.latency = 600 * time.Millisecond
 	for i := range 120 {
@@ -558,7 +517,14 @@ func TestDeadlineDuringListing(t *testing.T) {
 	}
 }
 
+// TestRateLimiterPaces runs on the fake clock of a synctest bubble: calls
+// leave exactly when their tokens come, so the pacing is measured without
+// the scheduler's noise.
 func TestRateLimiterPaces(t *testing.T) {
+	synctest.Test(t, testRateLimiterPaces)
+}
+
+func testRateLimiterPaces(t *testing.T) {
 	src := newFakeSource()
 	for i := range 20 {
 		src.addConnection(region, connID(i), 0)
@@ -591,15 +557,15 @@ func TestRateLimiterPaces(t *testing.T) {
 		t.Errorf("api_calls = %d, want 84", calls)
 	}
 	want := 41 * time.Second / 20
-	if elapsed < want-100*time.Millisecond || elapsed > want+600*time.Millisecond {
+	if elapsed != want {
 		t.Errorf("two scans took %v, want about %v (20 calls/s per region, regions in parallel)", elapsed, want)
 	}
 	// No one-second window holds more than the rate allows, per region.
 	src.mu.Lock()
 	times := append([]time.Time(nil), src.callTimes...)
 	src.mu.Unlock()
-	if got := maxInWindow(times, time.Second); got > 2*(20+1) {
-		t.Errorf("%d calls within one second across two regions, want at most %d", got, 2*21)
+	if got := maxInWindow(times, time.Second); got != 2*20 {
+		t.Errorf("%d calls within one second across two regions, want %d", got, 2*20)
 	}
 }
 
@@ -785,14 +751,19 @@ func TestScanLogs(t *testing.T) {
 func TestThrottledUntilTheDeadline(t *testing.T) {
 	// The API throttles every attempt until the scan's time is up: the
 	// connection was cut short by the deadline, so the scan is incomplete and
-	// the finding says so, naming the last answer.
-	noLeaks(t)
+	// the finding says so, naming the last answer, even when the deadline
+	// comes while the next attempt waits for the rate limiter (the bucket
+	// slows down as the throttling goes on, so it does).
+	synctest.Test(t, testThrottledUntilTheDeadline)
+}
+
+func testThrottledUntilTheDeadline(t *testing.T) {
 	src := newFakeSource()
 	src.addConnection(region, "vco-abcd", 1)
-	throttle := &APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
+	throttle := &cloudapi.APIError{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control."}
 	src.failWith("vco-abcd", slices.Repeat([]error{throttle}, 1000)...)
 	s := newTestScanner(t, src.factory(), func(o *Options) {
-		o.Retry = Retry{MaxAttempts: 1000, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+		o.Retry = retry.Policy{MaxAttempts: 1000, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancel()
@@ -807,4 +778,68 @@ func TestThrottledUntilTheDeadline(t *testing.T) {
 	if r := errs[0].Remediation; !strings.Contains(r, "timeout") {
 		t.Errorf("remediation %q, want advice about the timeout", r)
 	}
+}
+
+// TestBucketsBounded: without an account id every access key is its own
+// quota; the buckets of keys no longer used are dropped once enough pile up,
+// while a bucket in use or still slowed down by throttling is kept.
+func TestBucketsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.addConnection(region, "vco-abcd", 1)
+		s := newTestScanner(t, src.factory(), func(o *Options) { o.Rate = 10; o.MaxIdleBuckets = 8 })
+		held, release := s.bucket("held-key", region)
+		slowed, releaseSlowed := s.bucket("slowed-key", region)
+		now := time.Now()
+		slowed.throttled(now)
+		slowed.throttled(now.Add(time.Millisecond)) // two within a second: the rate halves
+		releaseSlowed()
+		for i := range 100 {
+			req := Request{ScanID: "s", Trigger: finding.TriggerCLI, Targets: []target.Target{tg(region + ":vco-abcd")},
+				Credentials: Credentials{AccessKeyID: fmt.Sprintf("key-%03d", i), AccessKeySecret: "x"}}
+			if _, err := s.Run(t.Context(), req, nil); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // the key's bucket fills up again: idle
+			if n := s.bucketCount(); n > 2*8 {
+				t.Fatalf("after %d keys, %d buckets kept", i+1, n)
+			}
+		}
+		s.mu.Lock()
+		_, heldKept := s.buckets[bucketKey{"held-key", region}]
+		_, slowedKept := s.buckets[bucketKey{"slowed-key", region}]
+		s.mu.Unlock()
+		if !heldKept {
+			t.Error("a bucket in use was dropped")
+		}
+		if slowedKept {
+			t.Error("a slowed-down bucket unused for over a minute was kept")
+		}
+		if again, release2 := s.bucket("held-key", region); again != held {
+			t.Error("a bucket in use was replaced")
+		} else {
+			release2()
+		}
+		release()
+	})
+}
+
+func TestSlowedBucketKeptWhileRecent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestScanner(t, newFakeSource().factory(), func(o *Options) { o.Rate = 10; o.MaxIdleBuckets = 1 })
+		b, release := s.bucket("slowed", region)
+		now := time.Now()
+		b.throttled(now)
+		b.throttled(now.Add(time.Millisecond))
+		release()
+		time.Sleep(2 * time.Second)
+		_, r := s.bucket("other", region) // sweeps: "slowed" is not at rest and was used 2 s ago
+		r()
+		s.mu.Lock()
+		_, kept := s.buckets[bucketKey{"slowed", region}]
+		s.mu.Unlock()
+		if !kept {
+			t.Error("a bucket slowed by throttling two seconds ago was dropped: its next scan would start at the full rate")
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"vpnauthz/internal/cloudapi"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
@@ -97,30 +98,23 @@ func SetupWithAlerting(ctx context.Context, opts Options, a Alerting) error {
 func setupAlerting(ctx context.Context, opts Options, a Alerting) error {
 	opts.setDefaults()
 	if a.Region == "" {
-		a.Region = regionOfEndpoint(opts.Endpoint)
+		a.Region = regionOfEndpoint(opts.Endpoint.Host)
 	}
-	client, tr, err := newClient(opts.Endpoint, opts.Credentials, 0)
+	calls, err := newCaller(&opts)
 	if err != nil {
 		return err
-	}
-	r := retrier{
-		base:           opts.RetryBase,
-		cap:            opts.RetryCap,
-		budget:         opts.RetryBudget,
-		attemptTimeout: opts.AttemptTimeout,
-		retries:        func() {},
 	}
 
 	d := Dashboard(opts.Logstore)
 	where := opts.Project + "/" + d.DashboardName
-	err = r.do(ctx, tr, "CreateDashboard "+where, func() error {
+	err = calls.do(ctx, "CreateDashboard "+where, func(client *sls.Client) error {
 		return client.CreateDashboard(opts.Project, d)
 	})
 	if err != nil && !alreadyExists(err) {
 		return fmt.Errorf("dashboard: %w", err)
 	}
 	if err != nil {
-		err = r.do(ctx, tr, "UpdateDashboard "+where, func() error {
+		err = calls.do(ctx, "UpdateDashboard "+where, func(client *sls.Client) error {
 			return client.UpdateDashboard(opts.Project, d)
 		})
 		if err != nil {
@@ -130,14 +124,14 @@ func setupAlerting(ctx context.Context, opts Options, a Alerting) error {
 
 	alert := Alert(opts.Project, opts.Logstore, a)
 	where = opts.Project + "/" + alert.Name
-	err = r.do(ctx, tr, "CreateAlert "+where, func() error {
+	err = calls.do(ctx, "CreateAlert "+where, func(client *sls.Client) error {
 		return client.CreateAlert(opts.Project, alert)
 	})
 	if err != nil && !alreadyExists(err) {
 		return fmt.Errorf("alert: %w", err)
 	}
 	if err != nil {
-		err = r.do(ctx, tr, "UpdateAlert "+where, func() error {
+		err = calls.do(ctx, "UpdateAlert "+where, func(client *sls.Client) error {
 			return client.UpdateAlert(opts.Project, alert)
 		})
 		if err != nil {
@@ -149,15 +143,15 @@ func setupAlerting(ctx context.Context, opts Options, a Alerting) error {
 
 // alreadyExists tells a create refused because the object exists.
 func alreadyExists(err error) bool {
-	var ce *callError
-	if !errors.As(err, &ce) {
+	var ae *cloudapi.APIError
+	if !errors.As(err, &ae) {
 		return false
 	}
 	switch {
-	case ce.code == codeJobExists, ce.code == codeDashboardExists:
+	case ae.Code == codeJobExists, ae.Code == codeDashboardExists:
 		return true
-	case ce.httpCode == http.StatusBadRequest && ce.code == "ParameterInvalid":
-		return ce.message == msgDashboardExists
+	case ae.HTTPStatus == http.StatusBadRequest && ae.Code == "ParameterInvalid":
+		return ae.Message == msgDashboardExists
 	}
 	return false
 }
@@ -165,12 +159,7 @@ func alreadyExists(err error) bool {
 // regionOfEndpoint is the region in a Log Service endpoint's host name:
 // "cn-hangzhou" for cn-hangzhou.log.aliyuncs.com and for its -intranet and
 // -vpc forms; "" for any other host.
-func regionOfEndpoint(endpoint string) string {
-	host := endpoint
-	if _, rest, ok := strings.Cut(host, "://"); ok {
-		host = rest
-	}
-	host, _, _ = strings.Cut(host, ":")
+func regionOfEndpoint(host string) string {
 	region, ok := strings.CutSuffix(host, ".log.aliyuncs.com")
 	if !ok || strings.Contains(region, ".") {
 		return ""

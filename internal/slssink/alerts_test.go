@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"vpnauthz/internal/endpoint"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/google/go-cmp/cmp"
@@ -23,7 +24,7 @@ var alerting = slssink.Alerting{ActionPolicyID: "vpnauthz-oncall", Region: regio
 // readBack reads the alert and the dashboard through the SDK.
 func readBack(t *testing.T, e *env) (*sls.Alert, *sls.Dashboard) {
 	t.Helper()
-	c, err := slssink.NewClient(e.emu.Endpoint(), plainCreds)
+	c, err := slssink.NewClient(endpoint.MustParse(e.emu.Endpoint()), plainCreds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestSetupRestoresADriftedDefinition(t *testing.T) {
 	if err := slssink.SetupWithAlerting(t.Context(), e.opts, alerting); err != nil {
 		t.Fatal(err)
 	}
-	c, err := slssink.NewClient(e.emu.Endpoint(), plainCreds)
+	c, err := slssink.NewClient(endpoint.MustParse(e.emu.Endpoint()), plainCreds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,19 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/scan"
 )
 
@@ -39,193 +37,126 @@ const (
 	maxErrorBody = 64 << 10
 )
 
-// NewClient returns a Log Service client for endpoint, signing with creds (an
-// STS token when SecurityToken is set).
+// NewClient returns a Log Service client for ep, signing with creds (an STS
+// token when SecurityToken is set). Its calls carry no context: each HTTP
+// request is bounded by the SDK's own timeout.
 //
-// endpoint is a URL or a bare host. Traffic to Alibaba Cloud is always HTTPS:
-// a bare host gets https://, and http:// is refused unless the host is a
-// loopback address (127.0.0.0/8, ::1, localhost). The SDK sends every request
-// to {project}.{endpoint}; for a loopback endpoint such a name does not
-// resolve, so the client dials the loopback address whatever the host.
-//
-// The SDK's own retries of 5xx answers are cut to a single attempt; callers
-// retry themselves.
-func NewClient(endpoint string, creds scan.Credentials) (*sls.Client, error) {
-	c, _, err := newClient(endpoint, creds, defaultRequestTimeout)
-	return c, err
-}
-
-// newClient is NewClient returning the transport too, so that the sink can
-// bind each call to its context and read what happened on the wire.
-// requestTimeout 0 leaves the bound context as the only limit.
-func newClient(endpoint string, creds scan.Credentials, requestTimeout time.Duration) (*sls.Client, *transport, error) {
-	ep, err := parseEndpoint(endpoint)
+// The SDK sends every request to {project}.{endpoint}; for a loopback
+// endpoint such a name does not resolve, so the client dials the loopback
+// address whatever the host. The SDK's own retries of 5xx answers are cut to
+// a single attempt; callers retry themselves.
+func NewClient(ep endpoint.Endpoint, creds scan.Credentials) (*sls.Client, error) {
+	f, err := newClients(ep, creds)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if creds.AccessKeyID == "" || creds.AccessKeySecret == "" {
-		return nil, nil, errors.New("SLS client: no access key")
-	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	// The SDK's default transport keeps idle connections 55 s, below the
-	// server's one-minute keep-alive.
-	base.IdleConnTimeout = 55 * time.Second
-	if ep.dial != "" {
-		// No proxy either: a proxy from the environment would receive the
-		// {project}.127.0.0.1 name, which is not an IP literal.
-		base.Proxy = nil
-		var d net.Dialer
-		addr := ep.dial
-		base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		}
-	}
-	tr := &transport{base: base}
-
-	// The concrete client, never sls.ClientInterface: a value in an
-	// interface makes the linker keep all of its hundreds of methods.
-	c := &sls.Client{Endpoint: ep.sdk}
-	c.WithCredentialsProvider(sls.NewStaticCredentialsProvider(creds.AccessKeyID, creds.AccessKeySecret, creds.SecurityToken))
-	c.SetHTTPClient(&http.Client{Transport: tr, Timeout: requestTimeout})
-	c.SetRetryTimeout(sdkRetryWindow)
-	return c, tr, nil
+	return f.sdkClient(&http.Client{Transport: f.base, Timeout: defaultRequestTimeout}), nil
 }
 
-// endpoint is a parsed SLS endpoint.
-type endpoint struct {
-	sdk  string // scheme://host[:port], as given to the SDK
-	dial string // loopback host:port to dial for every request; "" to resolve names
+// clients makes the Log Service clients of one sink: one per attempt, whose
+// HTTP client carries the attempt's context (the SDK's calls take none) and
+// notes the attempt's answer.
+type clients struct {
+	sdkEndpoint string
+	creds       sls.CredentialsProvider
+	base        *http.Transport
+	wire        *wireStats
 }
 
-// parseEndpoint accepts "https://host[:port]", "host[:port]" (HTTPS), and for
-// loopback hosts "http://host:port" or "host:port" (HTTP).
-func parseEndpoint(raw string) (endpoint, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return endpoint{}, errors.New("SLS endpoint is empty")
-	}
-	shown := s // the endpoint as errors show it, without a password
-	scheme := ""
-	hostport := s
-	if strings.Contains(s, "://") {
-		u, err := url.Parse(s)
-		if err != nil {
-			if strings.Contains(s, "@") {
-				return endpoint{}, errors.New("SLS endpoint is not a valid URL")
-			}
-			return endpoint{}, fmt.Errorf("SLS endpoint %q is not a valid URL", s)
-		}
-		shown = u.Redacted()
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return endpoint{}, fmt.Errorf("SLS endpoint %q: scheme must be https (or http for a loopback host)", shown)
-		}
-		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return endpoint{}, fmt.Errorf("SLS endpoint %q: only scheme, host and port are allowed", shown)
-		}
-		scheme, hostport = u.Scheme, u.Host
-	}
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		// No port, or an IPv6 literal without one.
-		host, port = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
-	}
-	if host == "" || strings.ContainsAny(host, "/ ") {
-		return endpoint{}, fmt.Errorf("SLS endpoint %q: no host", shown)
-	}
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return endpoint{}, fmt.Errorf("SLS endpoint %q: bad port %q", shown, port)
-		}
-	}
-
-	if !isLoopback(host) {
-		if scheme == "http" {
-			return endpoint{}, fmt.Errorf("SLS endpoint %q: plain http is allowed only for a loopback host; use https", shown)
-		}
-		return endpoint{sdk: "https://" + hostport}, nil
-	}
-	if scheme == "" {
-		scheme = "http"
-	}
-	if port == "" {
-		port = "80"
-		if scheme == "https" {
-			port = "443"
-		}
-	}
-	// The SDK writes "{project}." in front of the host; an IPv6 literal would
-	// make that an invalid URL, so it gets a name instead. The name never
-	// reaches a resolver: the transport dials the address itself.
-	virtual := host
-	if strings.Contains(host, ":") {
-		virtual = "localhost"
-	}
-	return endpoint{
-		sdk:  scheme + "://" + net.JoinHostPort(virtual, port),
-		dial: net.JoinHostPort(host, port),
-	}, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// transport sits under the SDK. The SDK builds its requests without a
-// context, so the transport attaches the context of the call in progress; it
-// counts what goes on the wire; and it keeps the last error answer, because
-// the SDK reports a 5xx that outlived its retry window as a timeout of its
-// own, without the server's code.
-type transport struct {
-	base http.RoundTripper
-
-	mu     sync.Mutex
-	ctx    context.Context // of the call in progress; nil: the request's own
-	answer *sls.Error      // last non-200 answer since bind
-
+// wireStats count what goes on the wire, over every attempt.
+type wireStats struct {
 	calls     atomic.Int64
 	rawBytes  atomic.Int64
 	wireBytes atomic.Int64
 }
 
-// bind makes the requests that follow carry ctx and forgets the last answer.
-// Calls through one transport are sequential: one sender at a time.
-func (t *transport) bind(ctx context.Context) {
-	t.mu.Lock()
-	t.ctx, t.answer = ctx, nil
-	t.mu.Unlock()
-}
-
-// unbind ends what bind began: later requests carry no call's context.
-func (t *transport) unbind() {
-	t.mu.Lock()
-	t.ctx, t.answer = nil, nil
-	t.mu.Unlock()
-}
-
-// lastAnswer is the last error reply received since bind, or nil.
-func (t *transport) lastAnswer() *sls.Error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.answer
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.mu.Lock()
-	ctx := t.ctx
-	t.mu.Unlock()
-	if ctx != nil {
-		req = req.WithContext(ctx)
+func newClients(ep endpoint.Endpoint, creds scan.Credentials) (*clients, error) {
+	if ep.IsZero() {
+		return nil, errors.New("SLS endpoint is empty")
 	}
+	if creds.AccessKeyID == "" || creds.AccessKeySecret == "" {
+		return nil, errors.New("SLS client: no access key")
+	}
+	sdkEndpoint, dial := sdkTarget(ep)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	// The SDK's default transport keeps idle connections 55 s, below the
+	// server's one-minute keep-alive.
+	base.IdleConnTimeout = 55 * time.Second
+	if dial != "" {
+		// No proxy either: a proxy from the environment would receive the
+		// {project}.127.0.0.1 name, which is not an IP literal.
+		base.Proxy = nil
+		var d net.Dialer
+		base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, dial)
+		}
+	}
+	return &clients{
+		sdkEndpoint: sdkEndpoint,
+		creds:       sls.NewStaticCredentialsProvider(creds.AccessKeyID, creds.AccessKeySecret, creds.SecurityToken),
+		base:        base,
+		wire:        &wireStats{},
+	}, nil
+}
+
+// sdkTarget is the endpoint as the SDK takes it and, for a loopback
+// endpoint, the address every request dials ("" to resolve names).
+func sdkTarget(ep endpoint.Endpoint) (sdkEndpoint, dial string) {
+	if !ep.Loopback {
+		return ep.URL(), ""
+	}
+	// The SDK writes "{project}." in front of the host; an IPv6 literal would
+	// make that an invalid URL, so it gets a name instead. The name never
+	// reaches a resolver: the transport dials the address itself.
+	virtual := ep
+	if strings.Contains(ep.Host, ":") {
+		virtual.Host = "localhost"
+	}
+	if virtual.Port == 0 {
+		virtual.Port = 443
+		if ep.Scheme == "http" {
+			virtual.Port = 80
+		}
+	}
+	return virtual.URL(), ep.DialAddr()
+}
+
+// The concrete client, never sls.ClientInterface: a value in an interface
+// makes the linker keep all of its hundreds of methods.
+func (f *clients) sdkClient(hc *http.Client) *sls.Client {
+	c := &sls.Client{Endpoint: f.sdkEndpoint}
+	c.WithCredentialsProvider(f.creds)
+	c.SetHTTPClient(hc)
+	c.SetRetryTimeout(sdkRetryWindow)
+	return c
+}
+
+// attempt is the client of one attempt and what it saw on the wire.
+func (f *clients) attempt(ctx context.Context) (*sls.Client, *attemptTransport) {
+	tr := &attemptTransport{ctx: ctx, base: f.base, wire: f.wire}
+	return f.sdkClient(&http.Client{Transport: tr}), tr
+}
+
+// attemptTransport sits under the SDK for one attempt: it gives every
+// request the attempt's context, counts what goes on the wire, and keeps the
+// last error answer, because the SDK reports a 5xx that outlived its retry
+// window as a timeout of its own, without the server's code. One attempt is
+// one goroutine: answer needs no lock.
+type attemptTransport struct {
+	ctx    context.Context
+	base   http.RoundTripper
+	wire   *wireStats
+	answer *sls.Error
+}
+
+func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.WithContext(t.ctx)
 	if raw := req.Header.Get("x-log-bodyrawsize"); req.Method == http.MethodPost && raw != "" &&
 		strings.HasPrefix(req.URL.Path, "/logstores/") && strings.Count(req.URL.Path, "/") == 2 {
-		t.calls.Add(1)
+		t.wire.calls.Add(1)
 		n, _ := strconv.ParseInt(raw, 10, 64)
-		t.rawBytes.Add(n)
-		t.wireBytes.Add(req.ContentLength)
+		t.wire.rawBytes.Add(n)
+		t.wire.wireBytes.Add(req.ContentLength)
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode == http.StatusOK {
@@ -243,9 +174,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	answer.HTTPCode = int32(resp.StatusCode)
 	answer.RequestID = resp.Header.Get("x-log-requestid")
-	t.mu.Lock()
 	t.answer = answer
-	t.mu.Unlock()
 	return resp, nil
 }
 

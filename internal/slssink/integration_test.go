@@ -14,6 +14,7 @@ import (
 
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/slsemu"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, withLogstore bool) *env {
 		emu:    emu,
 		stdout: out,
 		opts: slssink.Options{
-			Endpoint:       emu.Endpoint(),
+			Endpoint:       endpoint.MustParse(emu.Endpoint()),
 			Project:        project,
 			Logstore:       logstore,
 			Credentials:    plainCreds,
@@ -620,7 +621,7 @@ func TestSetupReportsErrors(t *testing.T) {
 func TestNewClientReachesEmulator(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
-	c, err := slssink.NewClient(e.emu.Endpoint(), stsCreds)
+	c, err := slssink.NewClient(endpoint.MustParse(e.emu.Endpoint()), stsCreds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/finding"
 )
 
@@ -47,20 +48,13 @@ func setupLogstore(ctx context.Context, opts Options) error {
 		return errors.New("SLS setup: project and logstore are required")
 	}
 	opts.setDefaults()
-	client, tr, err := newClient(opts.Endpoint, opts.Credentials, 0)
+	calls, err := newCaller(&opts)
 	if err != nil {
 		return err
 	}
-	r := retrier{
-		base:           opts.RetryBase,
-		cap:            opts.RetryCap,
-		budget:         opts.RetryBudget,
-		attemptTimeout: opts.AttemptTimeout,
-		retries:        func() {},
-	}
 	where := opts.Project + "/" + opts.Logstore
 
-	err = r.do(ctx, tr, "CreateLogStore "+where, func() error {
+	err = calls.do(ctx, "CreateLogStore "+where, func(client *sls.Client) error {
 		return client.CreateLogStore(opts.Project, opts.Logstore, logstoreTTLDays, logstoreShards, true, maxSplitShards)
 	})
 	if err != nil && !hasCode(err, codeLogStoreExists) {
@@ -68,7 +62,7 @@ func setupLogstore(ctx context.Context, opts Options) error {
 	}
 
 	index := Index()
-	err = r.do(ctx, tr, "CreateIndex "+where, func() error {
+	err = calls.do(ctx, "CreateIndex "+where, func(client *sls.Client) error {
 		return client.CreateIndex(opts.Project, opts.Logstore, index)
 	})
 	if err == nil {
@@ -77,14 +71,14 @@ func setupLogstore(ctx context.Context, opts Options) error {
 	if !hasCode(err, codeIndexExists) {
 		return err
 	}
-	return r.do(ctx, tr, "UpdateIndex "+where, func() error {
+	return calls.do(ctx, "UpdateIndex "+where, func(client *sls.Client) error {
 		return client.UpdateIndex(opts.Project, opts.Logstore, index)
 	})
 }
 
 func hasCode(err error, code string) bool {
-	var ce *callError
-	return errors.As(err, &ce) && ce.code == code
+	var ae *cloudapi.APIError
+	return errors.As(err, &ae) && ae.Code == code
 }
 
 // Index is the index Setup gives the logstore: full text on the whole log and

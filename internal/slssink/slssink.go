@@ -14,6 +14,8 @@ import (
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
+	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 )
@@ -28,15 +30,15 @@ const (
 	// the smaller reading is enough.
 	DefaultMaxBatchBytes = 2_900_000
 
-	DefaultRetryBase      = 200 * time.Millisecond
-	DefaultRetryCap       = 5 * time.Second
-	DefaultRetryBudget    = 30 * time.Second
-	DefaultAttemptTimeout = 15 * time.Second
+	DefaultRetryBase      = cloudapi.DefaultBaseDelay
+	DefaultRetryCap       = cloudapi.DefaultMaxDelay
+	DefaultRetryBudget    = cloudapi.DefaultDeliveryBudget
+	DefaultAttemptTimeout = cloudapi.DefaultDeliveryAttemptTimeout
 )
 
 // Options configure one scan's delivery.
 type Options struct {
-	Endpoint    string // SLS_ENDPOINT: URL or host; loopback endpoints are dialled directly over HTTP
+	Endpoint    endpoint.Endpoint // loopback endpoints are dialled directly, whatever the project
 	Project     string
 	Logstore    string
 	Credentials scan.Credentials
@@ -97,14 +99,18 @@ type Stats struct {
 // done, which bounds memory to two batches however many findings come.
 type Sink struct {
 	opts Options
-	// putLogs is the client's PutLogs, held as a method value rather than
-	// the client: a Sink travels as a scan.Sink interface, and a type in an
-	// interface makes the linker keep every method of its fields' types —
-	// hundreds, for the Log Service client.
-	putLogs func(project, logstore string, lg *sls.LogGroup) error
-	tr      *transport
-	retry   retrier
-	op      string
+	// Clients are made per attempt and never kept: a Sink travels as a
+	// scan.Sink interface, and a type in an interface makes the linker keep
+	// every method of its fields' types — hundreds, for the Log Service
+	// client.
+	calls *caller
+	op    string
+
+	// The sender's own context: Close cancels it when its own context ends
+	// before the sender is done. Each batch carries the deadline of the
+	// Write that completed it, as a value.
+	senderCtx    context.Context
+	cancelSender context.CancelFunc
 
 	// Owned by the goroutine calling Write and Close.
 	batcher  batcher
@@ -118,14 +124,13 @@ type Sink struct {
 	cause     error // first failure for good; later batches skip Log Service
 	stdoutErr error
 
-	retries   atomic.Int64
 	delivered atomic.Int64
 	toStdout  atomic.Int64
 }
 
 type job struct {
-	ctx context.Context
-	b   batch
+	deadline time.Time // zero: none
+	b        batch
 }
 
 var _ scan.Sink = (*Sink)(nil)
@@ -136,26 +141,18 @@ func New(opts Options) (*Sink, error) {
 		return nil, errors.New("SLS sink: project and logstore are required")
 	}
 	opts.setDefaults()
-	client, tr, err := newClient(opts.Endpoint, opts.Credentials, 0)
+	calls, err := newCaller(&opts)
 	if err != nil {
 		return nil, err
 	}
 	s := &Sink{
-		opts:    opts,
-		putLogs: client.PutLogs,
-		tr:      tr,
-		op:      fmt.Sprintf("PutLogs to %s/%s", opts.Project, opts.Logstore),
+		opts:  opts,
+		calls: calls,
+		op:    fmt.Sprintf("PutLogs to %s/%s", opts.Project, opts.Logstore),
 		batcher: batcher{
 			maxLogs:  opts.MaxBatchLogs,
 			maxBytes: opts.MaxBatchBytes - groupOverhead(finding.TopicFinding, opts.Source),
 		},
-	}
-	s.retry = retrier{
-		base:           opts.RetryBase,
-		cap:            opts.RetryCap,
-		budget:         opts.RetryBudget,
-		attemptTimeout: opts.AttemptTimeout,
-		retries:        func() { s.retries.Add(1) },
 	}
 	return s, nil
 }
@@ -164,8 +161,8 @@ func New(opts Options) (*Sink, error) {
 // after Close: delivery problems are reported by Close, and findings that
 // Log Service refuses go to standard output.
 //
-// The batch a Write completes is sent in the background under that Write's
-// ctx, so ctx must stay live until Close; its deadline bounds the retries.
+// The batch a Write completes is sent in the background; ctx's deadline
+// bounds its retries, and ctx itself is not kept past the call.
 func (s *Sink) Write(ctx context.Context, f *finding.Finding) error {
 	if s.closed {
 		return errors.New("SLS sink: write after close")
@@ -183,14 +180,21 @@ func (s *Sink) handOver(ctx context.Context, b batch) {
 		s.started = true
 		s.handoff = make(chan job)
 		s.done = make(chan struct{})
+		s.senderCtx, s.cancelSender = context.WithCancel(context.Background())
 		go func() {
 			defer close(s.done)
 			for j := range s.handoff {
-				s.deliver(j.ctx, &j.b)
+				ctx, cancel := s.senderCtx, context.CancelFunc(func() {})
+				if !j.deadline.IsZero() {
+					ctx, cancel = context.WithDeadline(ctx, j.deadline)
+				}
+				s.deliver(ctx, &j.b)
+				cancel()
 			}
 		}()
 	}
-	s.handoff <- job{ctx: ctx, b: b}
+	deadline, _ := ctx.Deadline()
+	s.handoff <- job{deadline: deadline, b: b}
 }
 
 // deliver sends one batch or, when that fails for good or Log Service has
@@ -198,8 +202,8 @@ func (s *Sink) handOver(ctx context.Context, b batch) {
 func (s *Sink) deliver(ctx context.Context, b *batch) {
 	if s.cause == nil {
 		lg := b.logGroup(finding.TopicFinding, s.opts.Source)
-		err := s.retry.do(ctx, s.tr, s.op, func() error {
-			return s.putLogs(s.opts.Project, s.opts.Logstore, lg)
+		err := s.calls.do(ctx, s.op, func(c *sls.Client) error {
+			return c.PutLogs(s.opts.Project, s.opts.Logstore, lg)
 		})
 		if err == nil {
 			s.delivered.Add(int64(b.len()))
@@ -227,7 +231,14 @@ func (s *Sink) Close(ctx context.Context, summary *finding.ScanSummary) scan.Del
 	s.closed = true
 	if s.started {
 		close(s.handoff)
-		<-s.done
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			// The sender gives up its batch (to standard output) at once.
+			s.cancelSender()
+			<-s.done
+		}
+		s.cancelSender()
 	}
 	if last := s.batcher.take(); last.len() > 0 {
 		s.deliver(ctx, &last)
@@ -262,8 +273,8 @@ func (s *Sink) sendSummary(ctx context.Context, summary *finding.ScanSummary) {
 			Source: &s.opts.Source,
 			Logs:   []*sls.Log{newLog(t, summaryKeys, summaryValues(summary))},
 		}
-		err := s.retry.do(ctx, s.tr, s.op, func() error {
-			return s.putLogs(s.opts.Project, s.opts.Logstore, lg)
+		err := s.calls.do(ctx, s.op, func(c *sls.Client) error {
+			return c.PutLogs(s.opts.Project, s.opts.Logstore, lg)
 		})
 		if err == nil {
 			return
@@ -278,10 +289,10 @@ func (s *Sink) sendSummary(ctx context.Context, summary *finding.ScanSummary) {
 // Stats returns the counters so far; it may be called at any time.
 func (s *Sink) Stats() Stats {
 	return Stats{
-		PutLogsCalls: int(s.tr.calls.Load()),
-		Retries:      int(s.retries.Load()),
-		RawBytes:     s.tr.rawBytes.Load(),
-		WireBytes:    s.tr.wireBytes.Load(),
+		PutLogsCalls: int(s.calls.clients.wire.calls.Load()),
+		Retries:      int(s.calls.retries.Load()),
+		RawBytes:     s.calls.clients.wire.rawBytes.Load(),
+		WireBytes:    s.calls.clients.wire.wireBytes.Load(),
 		Delivered:    int(s.delivered.Load()),
 		ToStdout:     int(s.toStdout.Load()),
 	}

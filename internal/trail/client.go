@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+	"vpnauthz/internal/endpoint"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
@@ -55,21 +55,10 @@ func endpointFor(configured, fromEvent string) (string, error) {
 	return "https://" + host, nil
 }
 
-func loopback(endpoint string) bool {
-	s := endpoint
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-	}
-	host := s
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// loopback reports whether the configured endpoint is a loopback emulator.
+func loopback(configured string) bool {
+	ep, err := endpoint.Parse(configured)
+	return err == nil && ep.Loopback
 }
 
 // client is a Log Service client bound to one Read: its requests carry
@@ -81,11 +70,15 @@ type client struct {
 	tr  *boundTransport
 }
 
-func newClient(ctx context.Context, endpoint string, creds scan.Credentials) (*client, error) {
+func newClient(ctx context.Context, raw string, creds scan.Credentials) (*client, error) {
+	ep, err := endpoint.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read the trail: %w", err)
+	}
 	// slssink's client: HTTPS for every non-loopback host, the dialer that
 	// reaches a loopback emulator whatever "{project}.host" the SDK names,
 	// and the SDK's own retries cut to one attempt.
-	c, err := slssink.NewClient(endpoint, creds)
+	c, err := slssink.NewClient(ep, creds)
 	if err != nil {
 		return nil, fmt.Errorf("read the trail: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"vpnauthz/internal/endpoint"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/aliyun/credentials-go/credentials"
@@ -60,8 +61,12 @@ func main() {
 }
 
 // ensure creates the logstore unless it exists; it reports whether it did.
-func ensure(endpoint, project, logstore string, creds scan.Credentials) (bool, error) {
-	client, err := slssink.NewClient(endpoint, creds)
+func ensure(raw, project, logstore string, creds scan.Credentials) (bool, error) {
+	ep, err := endpoint.Parse(raw)
+	if err != nil {
+		return false, err
+	}
+	client, err := slssink.NewClient(ep, creds)
 	if err != nil {
 		return false, err
 	}

@@ -57,10 +57,11 @@ type Server struct {
 	inv      *Inventory
 	accounts map[string]*Inventory // other accounts, by id
 
-	faults faults
-	stats  book[CallKey]
-	keys   book[string]
-	nonces nonceMemory
+	faults  faults
+	answers answers // AnswerNext (codes.go)
+	stats   book[CallKey]
+	keys    book[string]
+	nonces  nonceMemory
 }
 
 // New starts a server; it is listening and serving when New returns.
@@ -129,6 +130,7 @@ type reply struct {
 	body  any       // success body, without RequestId
 	err   *apiError // error answer
 	reset bool
+	raw   *rawAnswer // a scripted body, sent as it is
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -149,13 +151,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep, who = s.handle(r, body, params, &key)
 	}
 	// Count before answering, so that a client that saw the answer sees the count.
-	o := outcome{ok: rep.err == nil && !rep.reset, reset: rep.reset, err: rep.err}
+	o := outcome{ok: rep.err == nil && !rep.reset && rep.raw == nil, reset: rep.reset, err: rep.err}
 	s.stats.record(key, o)
 	s.keys.record(claimedAccessKey(r), o)
 
 	switch {
 	case rep.reset:
 		resetConnection(w)
+	case rep.raw != nil:
+		writeRaw(w, rep.raw)
 	case rep.err != nil:
 		account := who.account
 		if account == "" {
@@ -195,7 +199,11 @@ func (s *Server) handle(r *http.Request, body []byte, params url.Values, key *Ca
 	if e != nil {
 		return reply{err: e}, who
 	}
-	// Only authenticated, well-formed calls meet injected faults and the quota.
+	// Only authenticated, well-formed calls meet scripted answers, injected
+	// faults and the quota.
+	if rep, ok := s.answers.next(*key); ok {
+		return rep, who
+	}
 	if kind, ok := s.faults.injected(*key); ok {
 		if kind == Reset {
 			return reply{reset: true}, who

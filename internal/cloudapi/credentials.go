@@ -1,4 +1,4 @@
-package scan
+package cloudapi
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ func (c Credentials) String() string {
 
 // GoString is String for %#v.
 func (c Credentials) GoString() string {
-	return fmt.Sprintf("scan.Credentials{AccessKeyID:%q, AccessKeySecret:%q, SecurityToken:%q}",
+	return fmt.Sprintf("cloudapi.Credentials{AccessKeyID:%q, AccessKeySecret:%q, SecurityToken:%q}",
 		c.AccessKeyID, redact(c.AccessKeySecret), redact(c.SecurityToken))
 }
 
@@ -55,4 +55,13 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 		AccessKeySecret string `json:",omitempty"`
 		SecurityToken   string `json:",omitempty"`
 	}{c.AccessKeyID, redact(c.AccessKeySecret), redact(c.SecurityToken)})
+}
+
+// Credentials are an access key, with an STS token when SecurityToken is
+// set. However they are printed, logged or marshalled, they show the key id
+// only.
+type Credentials struct {
+	AccessKeyID     string
+	AccessKeySecret string
+	SecurityToken   string
 }
