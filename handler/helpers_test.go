@@ -14,6 +14,7 @@ import (
 
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/target"
 	"vpnauthz/internal/testutil"
@@ -114,10 +115,16 @@ type fakeSink struct {
 	region   string
 	fail     bool
 	findings []finding.Finding
+	changes  []lifecycle.Change
 }
 
 func (s *fakeSink) Write(_ context.Context, f *finding.Finding) error {
 	s.findings = append(s.findings, *f)
+	return nil
+}
+
+func (s *fakeSink) WriteChange(_ context.Context, c *lifecycle.Change) error {
+	s.changes = append(s.changes, *c)
 	return nil
 }
 

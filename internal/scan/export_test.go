@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 )
 
 // MemSink is an in-memory Sink for the tests of this package and its
@@ -14,6 +15,7 @@ type MemSink struct {
 	mu       sync.Mutex
 	writing  sync.Mutex
 	findings []finding.Finding
+	changes  []lifecycle.Change
 	summary  *finding.ScanSummary
 	closed   int
 	overlap  bool
@@ -31,6 +33,20 @@ func (s *MemSink) Write(_ context.Context, f *finding.Finding) error {
 	defer s.mu.Unlock()
 	s.findings = append(s.findings, *f)
 	return nil
+}
+
+func (s *MemSink) WriteChange(_ context.Context, c *lifecycle.Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.changes = append(s.changes, *c)
+	return nil
+}
+
+// Changes returns the lifecycle transitions written so far.
+func (s *MemSink) Changes() []lifecycle.Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]lifecycle.Change(nil), s.changes...)
 }
 
 func (s *MemSink) Close(_ context.Context, summary *finding.ScanSummary) Delivery {

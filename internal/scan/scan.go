@@ -8,6 +8,7 @@ import (
 	"vpnauthz/internal/cloudapi"
 
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/target"
 )
@@ -17,13 +18,45 @@ type Credentials = cloudapi.Credentials
 
 // Request is one scan.
 type Request struct {
-	ScanID          string
-	Trigger         string
+	ScanID  string
+	Trigger string
+	// Targets name their account: Account "" is the function's own account
+	// (AccountID, read with Credentials); any other account is read with the
+	// credentials Members gives for it.
 	Targets         []target.Target
 	DryRun          bool
 	Credentials     Credentials
 	AccountID       string // the scanning account, owner of connections without authorizations
 	CollectFindings bool   // keep the findings for the report (HTTP, CLI); otherwise they are only streamed
+
+	// Members gives the credentials of every other account the targets
+	// name; nil when the targets name none. An account it cannot give
+	// credentials for is one ERROR finding (region "*", connection "*",
+	// owner that account), and its targets are not read; the other accounts
+	// go on.
+	Members MemberCredentials
+	// TrustedAccounts are trusted on top of the policy's for this scan
+	// (TRUST_ORGANIZATION: every member of the Resource Directory).
+	TrustedAccounts []int64
+	// State keeps findings between scans (STATE_STORE); nil: stateless.
+	// Findings then carry first_seen_at and lifecycle, and the scan's
+	// transitions go to the sink as change logs.
+	State lifecycle.Store
+	// Batch is set when this scan is one batch of a fanned-out scan.
+	Batch *Batch
+}
+
+// MemberCredentials gives the credentials to read another account with,
+// e.g. from STS AssumeRole into its member role.
+type MemberCredentials interface {
+	Credentials(ctx context.Context, accountID string) (Credentials, error)
+}
+
+// Batch places a worker's scan in the fanned-out scan it is part of.
+type Batch struct {
+	ParentScanID string
+	Batch        int // 1..Batches
+	Batches      int
 }
 
 // Report is what a scan returns to every trigger.
@@ -69,10 +102,13 @@ type AuthorizationPage struct {
 // SourceFactory builds the Source of one region for one scan's credentials.
 type SourceFactory func(creds Credentials, region string) (Source, error)
 
-// Sink receives the findings of one scan as they are made, then the summary.
-// Write is called from one goroutine at a time.
+// Sink receives the findings of one scan as they are made, the lifecycle
+// transitions they caused, then the summary. Write and WriteChange are
+// called from one goroutine at a time.
 type Sink interface {
 	Write(ctx context.Context, f *finding.Finding) error
+	// WriteChange takes one lifecycle transition (topic vpnauthz-change).
+	WriteChange(ctx context.Context, c *lifecycle.Change) error
 	// Close delivers what is buffered and the summary (whose FindingsDelivered
 	// the sink fills in) and says whether everything arrived.
 	Close(ctx context.Context, summary *finding.ScanSummary) Delivery

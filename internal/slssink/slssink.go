@@ -17,6 +17,7 @@ import (
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/scan"
 )
 
@@ -296,4 +297,13 @@ func (s *Sink) Stats() Stats {
 		Delivered:    int(s.delivered.Load()),
 		ToStdout:     int(s.toStdout.Load()),
 	}
+}
+
+// WriteChange takes one lifecycle transition.
+//
+// TODO(lifecycle wiring): deliver change logs (topic vpnauthz-change) in
+// their own log groups; until then a scan with a state store reports them
+// as undelivered.
+func (s *Sink) WriteChange(ctx context.Context, c *lifecycle.Change) error {
+	return errors.New("slssink: change logs are not delivered yet")
 }
