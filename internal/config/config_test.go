@@ -151,7 +151,7 @@ func TestLoadInvalidValues(t *testing.T) {
 		{EnvScanTargets, "cn-hangzhou:vpn-1", []string{`SCAN_TARGETS: "cn-hangzhou:vpn-1": connection id must look like vco-…`}},
 		{EnvScanTargets, "cn-hangzhou:* evil.com:vco-abcd1234, cn-beijing", []string{
 			`SCAN_TARGETS: "evil.com:vco-abcd1234": region must be lower-case letters and digits in hyphen-joined words, like cn-hangzhou, at most 40 characters`,
-			`SCAN_TARGETS: "cn-beijing": target must be REGION:vco-… or REGION:*`,
+			`SCAN_TARGETS: "cn-beijing": target must be [UID/]REGION:vco-… or [UID/]REGION:*`,
 		}},
 		{EnvTrustedAccountIDs, "1210123456123456,12a, 0123 123456789012345678901", []string{
 			`TRUSTED_ACCOUNT_IDS: "12a": account UID must be 1 to 20 decimal digits without a leading zero`,

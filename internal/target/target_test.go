@@ -77,11 +77,11 @@ func TestParse(t *testing.T) {
 		want    Target
 		wantErr string
 	}{
-		{in: "cn-hangzhou:vco-p0w2jpkhi2eeop6q601", want: Target{"cn-hangzhou", "vco-p0w2jpkhi2eeop6q601"}},
-		{in: "ap-southeast-1:*", want: Target{"ap-southeast-1", All}},
+		{in: "cn-hangzhou:vco-p0w2jpkhi2eeop6q601", want: Target{Region: "cn-hangzhou", ConnectionID: "vco-p0w2jpkhi2eeop6q601"}},
+		{in: "ap-southeast-1:*", want: Target{Region: "ap-southeast-1", ConnectionID: All}},
 		{in: "cn-hangzhou:vpn-1", wantErr: `"cn-hangzhou:vpn-1": connection id must look like vco-…`},
-		{in: "cn-hangzhou", wantErr: `"cn-hangzhou": target must be REGION:vco-… or REGION:*`},
-		{in: "", wantErr: `"": target must be REGION:vco-… or REGION:*`},
+		{in: "cn-hangzhou", wantErr: `"cn-hangzhou": target must be [UID/]REGION:vco-… or [UID/]REGION:*`},
+		{in: "", wantErr: `"": target must be [UID/]REGION:vco-… or [UID/]REGION:*`},
 		{in: "cn-hangzhou:", wantErr: `"cn-hangzhou:": connection id must look like vco-…`},
 		{in: ":vco-abcd1234", wantErr: `":vco-abcd1234": region must be`},
 		{in: "evil.com:vco-abcd1234", wantErr: `"evil.com:vco-abcd1234": region must be`},
@@ -126,10 +126,10 @@ func TestParseList(t *testing.T) {
 	}{
 		{"empty", "", nil},
 		{"only separators", " , ,\n\t,", nil},
-		{"commas", "cn-hangzhou:vco-aaaa1111,cn-beijing:*", []Target{{"cn-hangzhou", "vco-aaaa1111"}, {"cn-beijing", "*"}}},
-		{"white space", "cn-hangzhou:vco-aaaa1111\n\tcn-beijing:*  ", []Target{{"cn-hangzhou", "vco-aaaa1111"}, {"cn-beijing", "*"}}},
-		{"mixed and empty entries", ",cn-hangzhou:vco-aaaa1111 ,, cn-beijing:*,", []Target{{"cn-hangzhou", "vco-aaaa1111"}, {"cn-beijing", "*"}}},
-		{"duplicates kept in order", "cn-beijing:* cn-beijing:*", []Target{{"cn-beijing", "*"}, {"cn-beijing", "*"}}},
+		{"commas", "cn-hangzhou:vco-aaaa1111,cn-beijing:*", []Target{{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-beijing", ConnectionID: "*"}}},
+		{"white space", "cn-hangzhou:vco-aaaa1111\n\tcn-beijing:*  ", []Target{{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-beijing", ConnectionID: "*"}}},
+		{"mixed and empty entries", ",cn-hangzhou:vco-aaaa1111 ,, cn-beijing:*,", []Target{{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-beijing", ConnectionID: "*"}}},
+		{"duplicates kept in order", "cn-beijing:* cn-beijing:*", []Target{{Region: "cn-beijing", ConnectionID: "*"}, {Region: "cn-beijing", ConnectionID: "*"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,21 +180,21 @@ func TestCollapse(t *testing.T) {
 		{"nil", nil, nil},
 		{
 			name: "duplicates",
-			in:   []Target{{"cn-hangzhou", "vco-bbbb2222"}, {"cn-hangzhou", "vco-aaaa1111"}, {"cn-hangzhou", "vco-bbbb2222"}},
-			want: []Target{{"cn-hangzhou", "vco-aaaa1111"}, {"cn-hangzhou", "vco-bbbb2222"}},
+			in:   []Target{{Region: "cn-hangzhou", ConnectionID: "vco-bbbb2222"}, {Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-hangzhou", ConnectionID: "vco-bbbb2222"}},
+			want: []Target{{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-hangzhou", ConnectionID: "vco-bbbb2222"}},
 		},
 		{
 			name: "wildcard subsumes ids of its region only",
 			in: []Target{
-				{"cn-hangzhou", "vco-aaaa1111"}, {"cn-beijing", "vco-cccc3333"},
-				{"cn-hangzhou", "*"}, {"cn-hangzhou", "vco-bbbb2222"}, {"cn-hangzhou", "*"},
+				{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-beijing", ConnectionID: "vco-cccc3333"},
+				{Region: "cn-hangzhou", ConnectionID: "*"}, {Region: "cn-hangzhou", ConnectionID: "vco-bbbb2222"}, {Region: "cn-hangzhou", ConnectionID: "*"},
 			},
-			want: []Target{{"cn-beijing", "vco-cccc3333"}, {"cn-hangzhou", "*"}},
+			want: []Target{{Region: "cn-beijing", ConnectionID: "vco-cccc3333"}, {Region: "cn-hangzhou", ConnectionID: "*"}},
 		},
 		{
 			name: "sorted by region then id",
-			in:   []Target{{"us-east-1", "vco-zzzz9999"}, {"ap-southeast-1", "*"}, {"us-east-1", "vco-aaaa1111"}, {"cn-beijing", "vco-cccc3333"}},
-			want: []Target{{"ap-southeast-1", "*"}, {"cn-beijing", "vco-cccc3333"}, {"us-east-1", "vco-aaaa1111"}, {"us-east-1", "vco-zzzz9999"}},
+			in:   []Target{{Region: "us-east-1", ConnectionID: "vco-zzzz9999"}, {Region: "ap-southeast-1", ConnectionID: "*"}, {Region: "us-east-1", ConnectionID: "vco-aaaa1111"}, {Region: "cn-beijing", ConnectionID: "vco-cccc3333"}},
+			want: []Target{{Region: "ap-southeast-1", ConnectionID: "*"}, {Region: "cn-beijing", ConnectionID: "vco-cccc3333"}, {Region: "us-east-1", ConnectionID: "vco-aaaa1111"}, {Region: "us-east-1", ConnectionID: "vco-zzzz9999"}},
 		},
 	}
 	for _, tt := range tests {
@@ -212,32 +212,32 @@ func TestCollapse(t *testing.T) {
 }
 
 func TestCovers(t *testing.T) {
-	scope := []Target{{"cn-hangzhou", "*"}, {"cn-beijing", "vco-aaaa1111"}}
+	scope := []Target{{Region: "cn-hangzhou", ConnectionID: "*"}, {Region: "cn-beijing", ConnectionID: "vco-aaaa1111"}}
 	tests := []struct {
 		t    Target
 		want bool
 	}{
-		{Target{"cn-hangzhou", "vco-zzzz9999"}, true},
-		{Target{"cn-hangzhou", "*"}, true},
-		{Target{"cn-beijing", "vco-aaaa1111"}, true},
-		{Target{"cn-beijing", "vco-bbbb2222"}, false},
-		{Target{"cn-beijing", "*"}, false}, // a few ids do not make the whole region
-		{Target{"cn-shanghai", "vco-aaaa1111"}, false},
-		{Target{"cn-shanghai", "*"}, false},
+		{Target{Region: "cn-hangzhou", ConnectionID: "vco-zzzz9999"}, true},
+		{Target{Region: "cn-hangzhou", ConnectionID: "*"}, true},
+		{Target{Region: "cn-beijing", ConnectionID: "vco-aaaa1111"}, true},
+		{Target{Region: "cn-beijing", ConnectionID: "vco-bbbb2222"}, false},
+		{Target{Region: "cn-beijing", ConnectionID: "*"}, false}, // a few ids do not make the whole region
+		{Target{Region: "cn-shanghai", ConnectionID: "vco-aaaa1111"}, false},
+		{Target{Region: "cn-shanghai", ConnectionID: "*"}, false},
 	}
 	for _, tt := range tests {
 		if got := Covers(scope, tt.t); got != tt.want {
 			t.Errorf("Covers(%v, %v) = %v, want %v", scope, tt.t, got, tt.want)
 		}
 	}
-	if Covers(nil, Target{"cn-hangzhou", "vco-aaaa1111"}) {
+	if Covers(nil, Target{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}) {
 		t.Error("an empty scope covers a target")
 	}
 }
 
 func TestInRegionAndRegions(t *testing.T) {
-	scope := []Target{{"cn-hangzhou", "vco-aaaa1111"}, {"cn-beijing", "*"}, {"cn-hangzhou", "vco-bbbb2222"}}
-	if diff := cmp.Diff([]Target{{"cn-hangzhou", "vco-aaaa1111"}, {"cn-hangzhou", "vco-bbbb2222"}}, InRegion(scope, "cn-hangzhou")); diff != "" {
+	scope := []Target{{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-beijing", ConnectionID: "*"}, {Region: "cn-hangzhou", ConnectionID: "vco-bbbb2222"}}
+	if diff := cmp.Diff([]Target{{Region: "cn-hangzhou", ConnectionID: "vco-aaaa1111"}, {Region: "cn-hangzhou", ConnectionID: "vco-bbbb2222"}}, InRegion(scope, "cn-hangzhou")); diff != "" {
 		t.Errorf("InRegion(cn-hangzhou) mismatch (-want +got):\n%s", diff)
 	}
 	if got := InRegion(scope, "us-east-1"); len(got) != 0 {
@@ -251,6 +251,60 @@ func TestInRegionAndRegions(t *testing.T) {
 	}
 }
 
+func TestAccounts(t *testing.T) {
+	const own, member, other = "", "1111222233334444", "5555666677778888"
+	scope, err := ParseList("cn-hangzhou:* cn-beijing:vco-aaaa1111 1111222233334444/cn-shanghai:vco-bbbb2222 5555666677778888/us-east-1:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := scope[2].String(), "1111222233334444/cn-shanghai:vco-bbbb2222"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	covers := []struct {
+		t    Target
+		want bool
+	}{
+		{Target{Account: member, Region: "cn-hangzhou", ConnectionID: "vco-zzzz9999"}, true}, // "*" covers every account
+		{Target{Account: member, Region: "cn-hangzhou", ConnectionID: All}, true},
+		{Target{Account: own, Region: "cn-beijing", ConnectionID: "vco-aaaa1111"}, true},
+		{Target{Account: member, Region: "cn-beijing", ConnectionID: "vco-aaaa1111"}, false}, // an id alone is the own account's
+		{Target{Account: member, Region: "cn-shanghai", ConnectionID: "vco-bbbb2222"}, true},
+		{Target{Account: own, Region: "cn-shanghai", ConnectionID: "vco-bbbb2222"}, false},
+		{Target{Account: other, Region: "us-east-1", ConnectionID: "vco-cccc3333"}, true},
+		{Target{Account: member, Region: "us-east-1", ConnectionID: "vco-cccc3333"}, false},
+	}
+	for _, tt := range covers {
+		if got := Covers(scope, tt.t); got != tt.want {
+			t.Errorf("Covers(%v) = %v, want %v", tt.t, got, tt.want)
+		}
+	}
+	got := ForAccounts(scope, []string{own, member})
+	want := []Target{
+		{Region: "cn-beijing", ConnectionID: "vco-aaaa1111"},
+		{Region: "cn-hangzhou", ConnectionID: All},
+		{Account: member, Region: "cn-hangzhou", ConnectionID: All},
+		{Account: member, Region: "cn-shanghai", ConnectionID: "vco-bbbb2222"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ForAccounts mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{own, member}, Accounts(got)); diff != "" {
+		t.Errorf("Accounts mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Target{{Account: member, Region: "cn-hangzhou", ConnectionID: All}}, InAccountRegion(scope, member, "cn-hangzhou")); diff != "" {
+		t.Errorf("InRegion(member) mismatch (-want +got):\n%s", diff)
+	}
+	norm := Normalize([]Target{{Account: "9999888877776666", Region: "cn-hangzhou", ConnectionID: All}, {Account: member, Region: "cn-hangzhou", ConnectionID: All}}, "9999888877776666")
+	if norm[0].Account != "" || norm[1].Account != member {
+		t.Errorf("Normalize = %v, want the own account as \"\" and the member kept", norm)
+	}
+	for _, bad := range []string{"0123/cn-hangzhou:*", "abc/cn-hangzhou:*", "/cn-hangzhou:*", "12/cn-hangzhou:*", "1234/1234/cn-hangzhou:*"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted a bad account", bad)
+		}
+	}
+}
+
 func FuzzParseList(f *testing.F) {
 	for _, s := range []string{
 		"",
@@ -261,6 +315,8 @@ func FuzzParseList(f *testing.F) {
 		"cn-hangzhou:vco-abcd1234:extra",
 		",,, \t\n",
 		"cn-hangzhou\u00a0:*",
+		"1234567890123456/cn-hangzhou:vco-abcd1234 1234567890123456/us-east-1:*",
+		"0123/cn-hangzhou:*",
 	} {
 		f.Add(s)
 	}
