@@ -294,11 +294,6 @@ func (c *Cache) assume(ctx context.Context, account string) (Token, error) {
 		return err
 	})
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			// Stopped while waiting for the limiter or a pause: the
-			// caller's context is the cause.
-			err = fmt.Errorf("%w: %w", cerr, err)
-		}
 		return Token{}, &Error{Account: account, RoleArn: arn, Err: err}
 	}
 	return t, nil
