@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/openapi"
+	"vpnauthz/internal/retry"
 )
 
 const (
@@ -41,8 +41,7 @@ const (
 	MinDuration = 900 * time.Second
 	MaxDuration = 3600 * time.Second
 
-	defaultAttempts = 5
-	sessionPrefix   = "vpnauthz-"
+	sessionPrefix = "vpnauthz-"
 	// maxSessionName keeps to the older documented bound of 32 characters
 	// (help document 42775); the v2.0.4 SDK doc allows 64.
 	maxSessionName = 32
@@ -69,13 +68,12 @@ type Options struct {
 	// Rate is AssumeRole calls a second (default DefaultRate); Burst default 1.
 	Rate  float64
 	Burst int
-	// Attempts per member for throttling and 5xx answers (default 5).
-	Attempts   int
+	// Retry bounds the attempts and pauses of one AssumeRole; its zero
+	// fields are cloudapi's defaults. Each attempt waits for the rate
+	// limiter first.
+	Retry      retry.Policy
 	Now        func() time.Time // default time.Now
 	HTTPClient *http.Client     // default: one of the cache's own
-	// Backoff is the wait before retry n (1, 2, ...); default 200 ms·2^(n-1)
-	// with jitter, at most 3 s.
-	Backoff func(n int) time.Duration
 }
 
 // Token is a member account's temporary credentials.
@@ -205,14 +203,9 @@ func New(opts Options) (*Cache, error) {
 	if opts.Burst < 1 {
 		opts.Burst = 1
 	}
-	if opts.Attempts < 1 {
-		opts.Attempts = defaultAttempts
-	}
+	opts.Retry = opts.Retry.Defaults()
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -226,12 +219,6 @@ func New(opts Options) (*Cache, error) {
 		session: SessionName(opts.ScanID),
 		tokens:  map[string]Token{},
 	}, nil
-}
-
-func defaultBackoff(n int) time.Duration {
-	d := 200 * time.Millisecond << min(n-1, 4)
-	d = min(d, 3*time.Second)
-	return d/2 + rand.N(d/2+1)
 }
 
 // Calls is the number of AssumeRole calls made (retries included).
@@ -272,7 +259,7 @@ func (c *Cache) Credentials(ctx context.Context, account string) (Token, error) 
 			if res.Err != nil {
 				// The caller that made the shared call gave up: this one
 				// has time left, so it tries itself.
-				if isContextErr(res.Err) && ctx.Err() == nil {
+				if outOfTime(res.Err) && ctx.Err() == nil {
 					continue
 				}
 				return Token{}, res.Err
@@ -282,8 +269,10 @@ func (c *Cache) Credentials(ctx context.Context, account string) (Token, error) 
 	}
 }
 
-func isContextErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+// outOfTime reports whether err is a call stopped by its caller's time
+// rather than by STS.
+func outOfTime(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, retry.ErrNoTime)
 }
 
 func (c *Cache) cached(account string) (Token, bool) {
@@ -298,28 +287,16 @@ func (c *Cache) cached(account string) (Token, bool) {
 
 func (c *Cache) assume(ctx context.Context, account string) (Token, error) {
 	arn := RoleArn(account, c.opts.RoleName)
-	fail := func(err error) (Token, error) { return Token{}, &Error{Account: account, RoleArn: arn, Err: err} }
-	var last error
-	for attempt := 1; attempt <= c.opts.Attempts; attempt++ {
-		if attempt > 1 {
-			if err := sleep(ctx, c.opts.Backoff(attempt-1)); err != nil {
-				return fail(fmt.Errorf("%w (after %v)", err, last))
-			}
-		}
-		if err := c.limiter.Wait(ctx); err != nil {
-			return fail(err)
-		}
-		t, err := c.call(ctx, account, arn)
-		if err == nil {
-			return t, nil
-		}
-		last = err
-		var ae *cloudapi.APIError
-		if !errors.As(err, &ae) || ae.Class() == cloudapi.Final {
-			return fail(err)
-		}
+	var t Token
+	err := retry.Do(ctx, c.opts.Retry, retry.Hooks{Pace: c.limiter.Wait}, func(ctx context.Context) error {
+		var err error
+		t, err = c.call(ctx, account, arn)
+		return err
+	})
+	if err != nil {
+		return Token{}, &Error{Account: account, RoleArn: arn, Err: err}
 	}
-	return fail(fmt.Errorf("%d attempts: %w", c.opts.Attempts, last))
+	return t, nil
 }
 
 func (c *Cache) call(ctx context.Context, account, arn string) (Token, error) {
@@ -328,7 +305,7 @@ func (c *Cache) call(ctx context.Context, account, arn string) (Token, error) {
 	c.mu.Unlock()
 	client, err := sts.NewClient(openapi.Config(ctx, c.opts.Base, c.ep, c.opts.Region, c.hc))
 	if err != nil {
-		return Token{}, fmt.Errorf("sts client: %w", err)
+		return Token{}, fmt.Errorf("sts client: %w", cloudapi.Local(err))
 	}
 	req := &sts.AssumeRoleRequest{
 		RoleArn:         dara.String(arn),
@@ -344,11 +321,11 @@ func (c *Cache) call(ctx context.Context, account, arn string) (Token, error) {
 	}
 	cr := resp.Body.Credentials
 	if cr == nil || dara.StringValue(cr.AccessKeyId) == "" || dara.StringValue(cr.AccessKeySecret) == "" || dara.StringValue(cr.SecurityToken) == "" {
-		return Token{}, errors.New("AssumeRole: the answer holds no credentials")
+		return Token{}, fmt.Errorf("AssumeRole: %w", &cloudapi.DecodeError{HTTPStatus: http.StatusOK, Err: errors.New("the answer holds no credentials")})
 	}
 	exp, err := time.Parse(time.RFC3339, dara.StringValue(cr.Expiration))
 	if err != nil {
-		return Token{}, fmt.Errorf("AssumeRole: Expiration %q: %w", dara.StringValue(cr.Expiration), err)
+		return Token{}, fmt.Errorf("AssumeRole: Expiration %q: %w", dara.StringValue(cr.Expiration), &cloudapi.DecodeError{HTTPStatus: http.StatusOK, Err: err})
 	}
 	return Token{
 		Account: account,
@@ -359,17 +336,6 @@ func (c *Cache) call(ctx context.Context, account, arn string) (Token, error) {
 		},
 		Expiration: exp,
 	}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Identity is who a set of credentials is (GetCallerIdentity).

@@ -18,6 +18,7 @@ import (
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/stsemu"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/retry"
 )
 
 const (
@@ -101,7 +102,7 @@ func (c *cloud) cache(t *testing.T, mod func(*Options)) *Cache {
 		ScanID:     "0193f2a4-7c1e-7d2b-9a40-5e6f7a8b9c0d",
 		Now:        c.clk.Now,
 		Rate:       1000,
-		Backoff:    func(int) time.Duration { return time.Millisecond },
+		Retry:      retry.Policy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -246,15 +247,40 @@ func TestThrottledThenRetried(t *testing.T) {
 	if n := cache.Calls(); n != 3 {
 		t.Errorf("%d calls, want 3", n)
 	}
-	if st := c.sts.Stats(); st.ByCode["Throttling.User"] != 2 || st.Issued != 1 {
-		t.Errorf("emulator stats = %+v", st)
+	if st := c.sts.Stats(); st.AssumeRole != 3 || st.ByCode["Throttling.User"] != 2 || st.Issued != 1 {
+		t.Errorf("emulator stats = %+v, want 3 calls, 2 throttled", st)
 	}
 
-	c.sts.FailNext(3, "ServiceUnavailable")
-	cache = c.cache(t, func(o *Options) { o.Attempts = 3 })
-	_, err := cache.Credentials(context.Background(), member(0))
-	if err == nil || !strings.Contains(err.Error(), "3 attempts") || Denied(err) {
-		t.Fatalf("err = %v, want giving up after 3 attempts", err)
+	// Throttling gets more attempts than a server error: 3 attempts give
+	// up on InternalError, not on ServiceUnavailable (a 503: throttling).
+	tests := []struct {
+		code      string
+		failures  int
+		wantCalls int
+		wantErr   bool
+	}{
+		{"InternalError", 3, 3, true},
+		{"ServiceUnavailable", 5, 6, false},
+		{"NoPermission", 1, 1, true}, // final: asked once
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			before := c.sts.Stats().AssumeRole
+			c.sts.FailNext(tt.failures, tt.code)
+			cache := c.cache(t, func(o *Options) { o.Retry.MaxAttempts = 3 })
+			_, err := cache.Credentials(context.Background(), member(0))
+			if n := c.sts.Stats().AssumeRole - before; n != tt.wantCalls {
+				t.Errorf("%d AssumeRole calls reached STS, want %d", n, tt.wantCalls)
+			}
+			switch {
+			case !tt.wantErr && err != nil:
+				t.Fatalf("err = %v, want the token", err)
+			case tt.wantErr && tt.failures > 1 && (err == nil || !strings.Contains(err.Error(), "3 attempts") || Denied(err)):
+				t.Fatalf("err = %v, want giving up after 3 attempts", err)
+			case tt.wantErr && tt.failures == 1 && !Denied(err):
+				t.Fatalf("err = %v, want a refusal", err)
+			}
+		})
 	}
 }
 

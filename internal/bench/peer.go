@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	vpc "github.com/alibabacloud-go/vpc-20160428/v6/client"
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/policy"
 )
@@ -206,7 +206,7 @@ func (p *peer) reachLoopback(c sls.ClientInterface) error {
 	if !ok {
 		return errors.New("unexpected Log Service client type")
 	}
-	u, err := url.Parse(p.cloud.SLSEndpoint)
+	ep, err := endpoint.Parse(p.cloud.SLSEndpoint)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (p *peer) reachLoopback(c sls.ClientInterface) error {
 	base.Proxy = nil
 	var d net.Dialer
 	base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return d.DialContext(ctx, network, u.Host)
+		return d.DialContext(ctx, network, ep.DialAddr())
 	}
 	p.wire.base = base
 	client.SetHTTPClient(&http.Client{Transport: &p.wire})

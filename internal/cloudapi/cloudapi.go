@@ -82,17 +82,50 @@ func (c Class) String() string {
 	return "final"
 }
 
+// serviceCodes are the codes of services that do not speak the OpenAPI
+// gateway's Throttling* vocabulary, each named with its service: the one
+// place a service's own "later" is taught to the retry loop. Codes are
+// matched whatever the HTTP status, because a row of a Tablestore batch
+// answers with a code and no status of its own.
+var serviceCodes = map[string]Class{
+	// Log Service answers its traffic quotas with 403 (writes by PutLogs,
+	// reads by PullLogs and GetLogs); its busy server is a 503.
+	"WriteQuotaExceed":      Throttled,
+	"ShardWriteQuotaExceed": Throttled,
+	"ReadQuotaExceed":       Throttled,
+	"ShardReadQuotaExceed":  Throttled,
+
+	// Tablestore: the busy and capacity answers are "later"
+	// (OTSQuotaExhausted is also the table-count quota of CreateTable, told
+	// apart by its message only; it is treated as throttling, which costs
+	// a refused Setup a few attempts rather than reading a message).
+	"OTSServerBusy":            Throttled,
+	"OTSStorageServerBusy":     Throttled,
+	"OTSNotEnoughCapacityUnit": Throttled,
+	"OTSQuotaExhausted":        Throttled,
+	// A table just created, a partition moving, two writes of one row
+	// meeting, or a server error: worth one more try, not a slower pace.
+	"OTSTableNotReady":        Transient,
+	"OTSPartitionUnavailable": Transient,
+	"OTSRowOperationConflict": Transient,
+	"OTSTimeout":              Transient,
+	"OTSStorageTimeout":       Transient,
+	"OTSServerUnavailable":    Transient,
+	"OTSInternalServerError":  Transient,
+}
+
 // Class classifies the answer: throttling is any code starting with
 // Throttling, Rejected.Throttling, ServiceUnavailable, HTTP 429 or 503, and
-// Log Service's write quota answers; other 5xx are transient; the rest is
-// final.
+// the services' own codes in serviceCodes; other 5xx are transient; the rest
+// is final.
 func (e *APIError) Class() Class {
+	if c, ok := serviceCodes[e.Code]; ok {
+		return c
+	}
 	switch {
 	case strings.HasPrefix(e.Code, "Throttling"),
 		e.Code == "Rejected.Throttling",
 		e.Code == "ServiceUnavailable",
-		// Log Service answers its write quotas with 403 and these codes.
-		e.Code == "WriteQuotaExceed", e.Code == "ShardWriteQuotaExceed",
 		e.HTTPStatus == http.StatusTooManyRequests,
 		e.HTTPStatus == http.StatusServiceUnavailable:
 		return Throttled

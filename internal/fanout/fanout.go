@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
-	"time"
 
 	fc "github.com/alibabacloud-go/fc-20230330/v4/client"
 	"github.com/alibabacloud-go/tea/dara"
@@ -25,10 +24,15 @@ import (
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/openapi"
+	"vpnauthz/internal/retry"
 )
 
-// DefaultAccountsPerInvocation is FANOUT_ACCOUNTS_PER_INVOCATION's default.
-const DefaultAccountsPerInvocation = 50
+const (
+	// DefaultAccountsPerInvocation is FANOUT_ACCOUNTS_PER_INVOCATION's default.
+	DefaultAccountsPerInvocation = 50
+	// DefaultConcurrency is how many InvokeFunction calls are in flight.
+	DefaultConcurrency = 8
+)
 
 // Payload is a worker's event.
 type Payload struct {
@@ -85,11 +89,12 @@ type Options struct {
 	// FunctionName is the function to invoke (the coordinator's own);
 	// Qualifier its version or alias ("" : LATEST).
 	FunctionName, Qualifier string
-	// Concurrency is how many InvokeFunction calls are in flight (default 8).
+	// Concurrency is how many InvokeFunction calls are in flight (default
+	// DefaultConcurrency).
 	Concurrency int
-	// Attempts per batch for throttling, 5xx and transport errors (default 3).
-	Attempts   int
-	Backoff    func(n int) time.Duration // default 300 ms · n
+	// Retry bounds the attempts and pauses of each batch's call; its zero
+	// fields are cloudapi's defaults.
+	Retry      retry.Policy
 	HTTPClient *http.Client
 }
 
@@ -126,14 +131,9 @@ func New(opts Options) (*Dispatcher, error) {
 		return nil, errors.New("fanout: no credentials to call FC with")
 	}
 	if opts.Concurrency < 1 {
-		opts.Concurrency = 8
+		opts.Concurrency = DefaultConcurrency
 	}
-	if opts.Attempts < 1 {
-		opts.Attempts = 3
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = func(n int) time.Duration { return time.Duration(n) * 300 * time.Millisecond }
-	}
+	opts.Retry = opts.Retry.Defaults()
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = openapi.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
@@ -181,20 +181,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, scanID string, batches [][]st
 }
 
 func (d *Dispatcher) invoke(ctx context.Context, taskID string, body []byte) (alreadyStarted bool, requestID string, err error) {
-	var last error
-	for attempt := 1; attempt <= d.opts.Attempts; attempt++ {
-		if attempt > 1 {
-			t := time.NewTimer(d.opts.Backoff(attempt - 1))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return false, "", fmt.Errorf("%w (after %v)", ctx.Err(), last)
-			case <-t.C:
-			}
-		}
+	err = retry.Do(ctx, d.opts.Retry, retry.Hooks{}, func(ctx context.Context) error {
 		client, err := fc.NewClient(openapi.Config(ctx, d.opts.Credentials, d.ep, d.opts.Region, d.hc))
 		if err != nil {
-			return false, "", fmt.Errorf("fc client: %w", err)
+			return fmt.Errorf("fc client: %w", cloudapi.Local(err))
 		}
 		req := &fc.InvokeFunctionRequest{Body: bytes.NewReader(body)}
 		if d.opts.Qualifier != "" {
@@ -204,24 +194,22 @@ func (d *Dispatcher) invoke(ctx context.Context, taskID string, body []byte) (al
 			XFcInvocationType: dara.String("Async"),
 			XFcAsyncTaskId:    dara.String(taskID),
 		}, &dara.RuntimeOptions{})
-		if err == nil {
-			if code := dara.Int32Value(resp.StatusCode); code != http.StatusAccepted && code != http.StatusOK {
-				return false, "", fmt.Errorf("InvokeFunction: unexpected status %d", code)
+		if err != nil {
+			err = openapi.MapError(ctx, "InvokeFunction", err)
+			var ae *cloudapi.APIError
+			if errors.As(err, &ae) && ae.HTTPStatus == http.StatusConflict {
+				// The task id was used: an earlier try of this
+				// coordinator started the batch.
+				alreadyStarted = true
+				return nil
 			}
-			return false, dara.StringValue(resp.Headers["x-fc-request-id"]), nil
+			return err
 		}
-		last = openapi.MapError(ctx, "InvokeFunction", err)
-		var ae *cloudapi.APIError
-		switch {
-		case errors.As(last, &ae) && ae.HTTPStatus == http.StatusConflict:
-			// The task id was used: an earlier try of this coordinator
-			// started the batch.
-			return true, "", nil
-		case errors.As(last, &ae) && ae.Class() == cloudapi.Final && ae.HTTPStatus != http.StatusTooManyRequests:
-			return false, "", last
-		case ctx.Err() != nil:
-			return false, "", last
+		if code := dara.Int32Value(resp.StatusCode); code != http.StatusAccepted && code != http.StatusOK {
+			return fmt.Errorf("InvokeFunction: %w", &cloudapi.DecodeError{HTTPStatus: int(code), Err: errors.New("an async invocation is answered 202")})
 		}
-	}
-	return false, "", fmt.Errorf("%d attempts: %w", d.opts.Attempts, last)
+		requestID = dara.StringValue(resp.Headers["x-fc-request-id"])
+		return nil
+	})
+	return alreadyStarted, requestID, err
 }

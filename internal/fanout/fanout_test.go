@@ -19,6 +19,7 @@ import (
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/fcapiemu"
 	"vpnauthz/internal/emulator/fcemu"
+	"vpnauthz/internal/retry"
 )
 
 const (
@@ -112,7 +113,8 @@ func newEnv(t testing.TB, retries int, fail func(Payload, string) bool) *env {
 
 func (e *env) dispatcher(t testing.TB, mod func(*Options)) *Dispatcher {
 	t.Helper()
-	o := Options{Endpoint: endpoint.MustParse(e.api.URL()), Credentials: creds, FunctionName: "vpnauthz", Backoff: func(int) time.Duration { return time.Millisecond }}
+	o := Options{Endpoint: endpoint.MustParse(e.api.URL()), Credentials: creds, FunctionName: "vpnauthz",
+		Retry: retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}
 	if mod != nil {
 		mod(&o)
 	}
@@ -233,6 +235,25 @@ func TestDispatchErrors(t *testing.T) {
 		t.Errorf("stats = %+v, want the 503 retried once", st)
 	}
 
+	// Throttling (429) is asked again past MaxAttempts; a server error is
+	// not.
+	for _, tt := range []struct {
+		code      string
+		failures  int
+		wantCalls int
+		wantErr   bool
+	}{
+		{"ResourceExhausted", 4, 5, false},
+		{"InternalServerError", 3, 3, true},
+	} {
+		before := e.api.Stats().Calls
+		e.api.FailNext(tt.failures, tt.code)
+		_, err := e.dispatcher(t, nil).Dispatch(context.Background(), "scan-"+tt.code, Batches(accounts(10), 50))
+		if n := e.api.Stats().Calls - before; n != tt.wantCalls || (err != nil) != tt.wantErr {
+			t.Errorf("%d × %s: %d calls, err %v; want %d calls, error %v", tt.failures, tt.code, n, err, tt.wantCalls, tt.wantErr)
+		}
+	}
+
 	tests := []struct {
 		name string
 		mod  func(*Options)
@@ -245,6 +266,7 @@ func TestDispatchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before := e.api.Stats()
 			_, err := e.dispatcher(t, tt.mod).Dispatch(context.Background(), "scan-4", Batches(accounts(60), 50))
 			var ae *cloudapi.APIError
 			if !errors.As(err, &ae) || ae.Code != tt.code || !strings.Contains(err.Error(), "batch 1") {
@@ -252,6 +274,9 @@ func TestDispatchErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), fnToken) || strings.Contains(err.Error(), fnSecret) {
 				t.Errorf("error holds a secret: %v", err)
+			}
+			if n := e.api.Stats().ByCode[tt.code] - before.ByCode[tt.code]; n != 2 {
+				t.Errorf("%d %s answers for 2 batches: a final answer is not asked again", n, tt.code)
 			}
 		})
 	}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
@@ -22,6 +21,7 @@ import (
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
 	rpc "vpnauthz/internal/openapi"
+	"vpnauthz/internal/retry"
 )
 
 const (
@@ -29,8 +29,7 @@ const (
 	// DefaultEndpoint is ResourceManager's central endpoint.
 	DefaultEndpoint = "resourcemanager.aliyuncs.com"
 	// MaxPageSize is ListAccounts' largest page.
-	MaxPageSize     = 100
-	defaultAttempts = 3
+	MaxPageSize = 100
 )
 
 // Account is a member of the directory.
@@ -68,9 +67,9 @@ type Options struct {
 	Endpoint    endpoint.Endpoint
 	Credentials cloudapi.Credentials
 	PageSize    int // default MaxPageSize
-	// Attempts per call for throttling and 5xx answers (default 3).
-	Attempts   int
-	Backoff    func(n int) time.Duration // default 500 ms · n
+	// Retry bounds the attempts and pauses of each call; its zero fields
+	// are cloudapi's defaults.
+	Retry      retry.Policy
 	HTTPClient *http.Client
 }
 
@@ -87,21 +86,12 @@ func List(ctx context.Context, opts Options) (Directory, error) {
 	if opts.PageSize <= 0 || opts.PageSize > MaxPageSize {
 		opts.PageSize = MaxPageSize
 	}
-	if opts.Attempts < 1 {
-		opts.Attempts = defaultAttempts
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = func(n int) time.Duration { return time.Duration(n) * 500 * time.Millisecond }
-	}
+	opts.Retry = opts.Retry.Defaults()
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = rpc.NewHTTPClient(ep, cloudapi.DefaultCallTimeout)
 	}
-	client, err := openapi.NewClient(rpc.Config(ctx, opts.Credentials, ep, "", hc))
-	if err != nil {
-		return Directory{}, fmt.Errorf("resourcemanager client: %w", err)
-	}
-	c := caller{client: client, opts: opts}
+	c := caller{ep: ep, hc: hc, opts: opts}
 
 	var rd struct {
 		ResourceDirectory struct {
@@ -152,16 +142,17 @@ func List(ctx context.Context, opts Options) (Directory, error) {
 }
 
 type caller struct {
-	client *openapi.Client
-	opts   Options
+	ep   endpoint.Endpoint
+	hc   *http.Client
+	opts Options
 }
 
-// call makes one RPC call, retrying throttling and 5xx answers, and decodes
-// the body into out.
 // operation names the API a call makes, as the Action of the generic
 // client's request (the RAM policy's tests find the calls by it).
 type operation struct{ Action string }
 
+// call makes one RPC call through the retry loop, a client per attempt
+// bound to the attempt's context, and decodes the body into out.
 func (c caller) call(ctx context.Context, op operation, query map[string]*string, out any) error {
 	action := op.Action
 	params := &openapiutil.Params{
@@ -169,34 +160,22 @@ func (c caller) call(ctx context.Context, op operation, query map[string]*string
 		Pathname: dara.String("/"), Method: dara.String("POST"), AuthType: dara.String("AK"),
 		Style: dara.String("RPC"), ReqBodyType: dara.String("formData"), BodyType: dara.String("json"),
 	}
-	var last error
-	for attempt := 1; attempt <= c.opts.Attempts; attempt++ {
-		if attempt > 1 {
-			t := time.NewTimer(c.opts.Backoff(attempt - 1))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%s: %w (after %v)", action, ctx.Err(), last)
-			case <-t.C:
-			}
-		}
-		res, err := c.client.CallApiWithCtx(ctx, params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+	return retry.Do(ctx, c.opts.Retry, retry.Hooks{}, func(ctx context.Context) error {
+		client, err := openapi.NewClient(rpc.Config(ctx, c.opts.Credentials, c.ep, "", c.hc))
 		if err != nil {
-			last = rpc.MapError(ctx, action, err)
-			var ae *cloudapi.APIError
-			if errors.As(last, &ae) && ae.Class() != cloudapi.Final {
-				continue
-			}
-			return last
+			return fmt.Errorf("resourcemanager client: %w", cloudapi.Local(err))
+		}
+		res, err := client.CallApiWithCtx(ctx, params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+		if err != nil {
+			return rpc.MapError(ctx, action, err)
 		}
 		data, err := json.Marshal(res["body"])
 		if err == nil {
 			err = json.Unmarshal(data, out)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: decode the answer: %w", action, err)
+			return fmt.Errorf("%s: %w", action, &cloudapi.DecodeError{HTTPStatus: http.StatusOK, Err: err})
 		}
 		return nil
-	}
-	return fmt.Errorf("%d attempts: %w", c.opts.Attempts, last)
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/rmemu"
+	"vpnauthz/internal/retry"
 )
 
 const (
@@ -54,7 +55,7 @@ func opts(s *rmemu.Server, key string) Options {
 	return Options{
 		Endpoint:    endpoint.MustParse(s.URL()),
 		Credentials: cloudapi.Credentials{AccessKeyID: key, AccessKeySecret: secret, SecurityToken: token},
-		Backoff:     func(int) time.Duration { return time.Millisecond },
+		Retry:       retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
 	}
 }
 
@@ -110,6 +111,32 @@ func TestAFailingPage(t *testing.T) {
 	var ae *cloudapi.APIError
 	if !errors.As(err, &ae) || ae.Code != "InternalError" || !strings.Contains(err.Error(), "page 7 of 20") {
 		t.Fatalf("err = %v, want InternalError naming page 7 of 20", err)
+	}
+}
+
+// TestThrottledRetriedFinalNot counts the calls that reach the emulator: a
+// throttled page is asked again past MaxAttempts (throttling gets more
+// attempts), a refusal is asked once.
+func TestThrottledRetriedFinalNot(t *testing.T) {
+	s := newRM(t, 250)
+	s.FailPage(2, 4, "Throttling.User")
+	dir, err := List(context.Background(), opts(s, ak))
+	if err != nil || len(dir.Accounts) != 251 {
+		t.Fatalf("page 2 throttled 4 times: %v, %d accounts; want it retried", err, len(dir.Accounts))
+	}
+	if n := s.Stats().Pages[2]; n != 5 {
+		t.Errorf("page 2 asked %d times, want 5", n)
+	}
+
+	before := s.Stats()
+	_, err = List(context.Background(), opts(s, memberAK))
+	var ae *cloudapi.APIError
+	if !errors.As(err, &ae) || ae.Code != "NoPermission.ResourceDirectory.MemberAccount" {
+		t.Fatalf("err = %v, want the member's refusal", err)
+	}
+	after := s.Stats()
+	if n := after.ByCode[ae.Code] - before.ByCode[ae.Code]; n != 1 {
+		t.Errorf("the refusal was asked %d times, want once", n)
 	}
 }
 

@@ -61,7 +61,8 @@ var ErrNoTime = errors.New("no time left")
 type Error struct {
 	Last     error // the last attempt's error; nil when no attempt started
 	Attempts int
-	NoTime   bool // stopped by time, not by MaxAttempts
+	NoTime   bool  // stopped by time, not by MaxAttempts
+	Ctx      error // the caller's context's cause when it ended the call; nil when Budget or Reserve did
 }
 
 func (e *Error) Error() string {
@@ -74,11 +75,15 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%v (gave up after %d attempts)", e.Last, e.Attempts)
 }
 
-// Unwrap gives the last attempt's error and, when time ran out, ErrNoTime.
+// Unwrap gives the last attempt's error and, when time ran out, ErrNoTime
+// and the caller's context's cause (context.Canceled, DeadlineExceeded).
 func (e *Error) Unwrap() []error {
 	var errs []error
 	if e.NoTime {
 		errs = append(errs, ErrNoTime)
+	}
+	if e.Ctx != nil {
+		errs = append(errs, e.Ctx)
 	}
 	if e.Last != nil {
 		errs = append(errs, e.Last)
@@ -109,14 +114,21 @@ func Do(ctx context.Context, p Policy, h Hooks, fn func(context.Context) error) 
 	defer cancel()
 
 	var last error
+	noTime := func(attempts int) error {
+		e := &Error{Last: last, Attempts: attempts, NoTime: true}
+		if ctx.Err() != nil {
+			e.Ctx = context.Cause(ctx)
+		}
+		return e
+	}
 	for attempt := 1; ; attempt++ {
 		if h.Pace != nil {
 			if h.Pace(stop) != nil {
-				return &Error{Last: last, Attempts: attempt - 1, NoTime: true}
+				return noTime(attempt - 1)
 			}
 		}
 		if stop.Err() != nil {
-			return &Error{Last: last, Attempts: attempt - 1, NoTime: true}
+			return noTime(attempt - 1)
 		}
 		if h.Attempt != nil {
 			h.Attempt()
@@ -146,7 +158,7 @@ func Do(ctx context.Context, p Policy, h Hooks, fn func(context.Context) error) 
 		}
 		last = err
 		if stop.Err() != nil {
-			return &Error{Last: last, Attempts: attempt, NoTime: true}
+			return noTime(attempt)
 		}
 		limit := p.MaxAttempts
 		if class == cloudapi.Throttled {
@@ -159,10 +171,10 @@ func Do(ctx context.Context, p Policy, h Hooks, fn func(context.Context) error) 
 		if !giveUp.IsZero() && !time.Now().Add(pause).Before(giveUp) {
 			// Sleeping into the end would waste the time the caller keeps
 			// for what it does when the call fails.
-			return &Error{Last: last, Attempts: attempt, NoTime: true}
+			return noTime(attempt)
 		}
 		if !sleep(stop, pause) {
-			return &Error{Last: last, Attempts: attempt, NoTime: true}
+			return noTime(attempt)
 		}
 		if h.Retry != nil {
 			h.Retry()

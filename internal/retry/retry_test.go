@@ -135,6 +135,9 @@ func TestDeadlineWhilePacedKeepsTheLastAnswer(t *testing.T) {
 		if !errors.Is(err, ErrNoTime) || !errors.As(err, &ae) || ae.Code != "Throttling" || *calls != 1 {
 			t.Fatalf("err %v after %d calls: want ErrNoTime with the last Throttling answer", err, *calls)
 		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err %v does not carry the caller's deadline", err)
+		}
 	})
 }
 
@@ -150,6 +153,9 @@ func TestBudgetAndReserve(t *testing.T) {
 		elapsed := time.Since(start)
 		if !errors.Is(err, ErrNoTime) || !errors.Is(err, busy) {
 			t.Fatalf("err %v, want ErrNoTime with the last answer", err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err %v: the reserve, not the caller's deadline, stopped it", err)
 		}
 		if elapsed > 8*time.Second || *calls < 10 {
 			t.Errorf("gave up after %v and %d calls: want before deadline − reserve (8 s), after many calls", elapsed, *calls)
@@ -168,6 +174,9 @@ func TestNoAttemptAfterTheDeadline(t *testing.T) {
 		err := Do(ctx, Policy{}.Defaults(), Hooks{}, fn)
 		if *calls != 0 || !errors.Is(err, ErrNoTime) || err.Error() != "not sent: no time left" {
 			t.Errorf("err %v after %d calls, want none sent", err, *calls)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err %v does not say the caller cancelled", err)
 		}
 	})
 }

@@ -1,6 +1,10 @@
 package slssink
 
-import "testing"
+import (
+	"testing"
+
+	"vpnauthz/internal/endpoint"
+)
 
 func TestRegionOfEndpoint(t *testing.T) {
 	t.Parallel()
@@ -12,7 +16,8 @@ func TestRegionOfEndpoint(t *testing.T) {
 		{"https://log.example.com", ""},
 		{"https://a.b.log.aliyuncs.com", ""},
 	} {
-		if got := regionOfEndpoint(tc.endpoint); got != tc.want {
+		// Setup passes the parsed endpoint's host.
+		if got := regionOfEndpoint(endpoint.MustParse(tc.endpoint).Host); got != tc.want {
 			t.Errorf("regionOfEndpoint(%q) = %q, want %q", tc.endpoint, got, tc.want)
 		}
 	}

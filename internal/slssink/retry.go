@@ -10,7 +10,9 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
 	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/retry"
+	"vpnauthz/internal/scan"
 )
 
 // classify turns what the SDK returned into an error the retry loop
@@ -68,6 +70,31 @@ func newCaller(opts *Options) (*caller, error) {
 		Reserve:        stdoutReserve,
 	}}, nil
 }
+
+// Caller makes Log Service calls for readers other than the sink (the
+// trail reader) the way the sink makes its own: through retry.Do under p,
+// each attempt with a client bound to the attempt's context, the SDK's own
+// retries cut to one attempt, and every error answer a *cloudapi.APIError
+// (wrapped in a *retry.Error when the attempts ran out).
+type Caller struct{ c *caller }
+
+// NewCaller returns a Caller for ep, signing with creds; p's zero fields are
+// cloudapi's defaults.
+func NewCaller(ep endpoint.Endpoint, creds scan.Credentials, p retry.Policy) (*Caller, error) {
+	f, err := newClients(ep, creds)
+	if err != nil {
+		return nil, err
+	}
+	return &Caller{c: &caller{clients: f, policy: p.Defaults()}}, nil
+}
+
+// Do runs call; op names it in errors.
+func (c *Caller) Do(ctx context.Context, op string, call func(*sls.Client) error) error {
+	return c.c.do(ctx, op, call)
+}
+
+// Close closes the Caller's idle connections.
+func (c *Caller) Close() { c.c.clients.base.CloseIdleConnections() }
 
 // do runs call through the retry loop, each attempt with a client of its
 // own bound to the attempt's context. It gives up rather than sleep past the

@@ -19,7 +19,11 @@ import (
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/otsemu"
 	"vpnauthz/internal/lifecycle"
+	"vpnauthz/internal/retry"
 )
+
+// attempts is the stores' MaxAttempts in these tests.
+const attempts = 3
 
 var testCred = cred.Credential{
 	AccessKeyID:     "STS.StateTestKey01",
@@ -46,7 +50,7 @@ func newStore(t *testing.T, srv *otsemu.Server, edit func(*Options)) *Store {
 		Location:    testLoc,
 		Endpoint:    srv.Endpoint(),
 		Credentials: Credentials{AccessKeyID: testCred.AccessKeyID, AccessKeySecret: testCred.AccessKeySecret, SecurityToken: testCred.SecurityToken},
-		Backoff:     time.Millisecond,
+		Retry:       retry.Policy{MaxAttempts: attempts, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
 	}
 	if edit != nil {
 		edit(&opts)

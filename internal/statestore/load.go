@@ -40,7 +40,7 @@ func (s *Store) Load(ctx context.Context, accountID, region string) ([]lifecycle
 			Direction:       tablestore.FORWARD,
 		}}
 		var resp *tablestore.GetRangeResponse
-		err := s.retry(ctx, func(c *tablestore.TableStoreClient) error {
+		err := s.do(ctx, func(c *tablestore.TableStoreClient) error {
 			s.getRange.Add(1)
 			var err error
 			resp, err = c.GetRange(req)

@@ -57,6 +57,10 @@ func TestNewOptions(t *testing.T) {
 	if err != nil || s.endpoint != "https://vpnauthz.cn-hangzhou.ots.aliyuncs.com" {
 		t.Errorf("default endpoint: %v %v", s, err)
 	}
+	// A bare loopback address is an emulator, spoken to in plain HTTP.
+	if s, err := New(Options{Location: testLoc, Credentials: creds, Endpoint: "127.0.0.1:1"}); err != nil || s.endpoint != "http://127.0.0.1:1" {
+		t.Errorf("loopback endpoint: %v %v", s, err)
+	}
 	cases := []struct {
 		name string
 		opts Options
@@ -65,7 +69,8 @@ func TestNewOptions(t *testing.T) {
 		{"no location", Options{Credentials: creds, Region: "cn-hangzhou"}, "set STATE_STORE"},
 		{"no region", Options{Location: testLoc, Credentials: creds}, "no region for the default endpoint"},
 		{"no key", Options{Location: testLoc, Region: "cn-hangzhou"}, "no access key"},
-		{"bad endpoint", Options{Location: testLoc, Credentials: creds, Endpoint: "127.0.0.1:1"}, "no http:// or https:// scheme"},
+		{"bad endpoint", Options{Location: testLoc, Credentials: creds, Endpoint: "https://127.0.0.1:1/path"}, "no path, query or user"},
+		{"plain http to the cloud", Options{Location: testLoc, Credentials: creds, Endpoint: "http://vpnauthz.cn-hangzhou.ots.aliyuncs.com"}, "http:// is allowed only for a loopback host"},
 		{"short ttl", Options{Location: testLoc, Credentials: creds, Region: "cn-hangzhou", TTL: time.Hour}, "under Tablestore's minimum"},
 		{"bad table", Options{Location: Location{"vpnauthz", "a-b"}, Credentials: creds, Region: "cn-hangzhou"}, `table "a-b"`},
 	}

@@ -6,129 +6,97 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
-	"time"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
-)
 
-// outcome is what a failed request means for a retry.
-type outcome int
-
-const (
-	final      outcome = iota // retrying cannot help
-	notApplied                // the service did nothing: retry as is
-	ambiguous                 // the request may have been applied
+	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/retry"
 )
 
 // otsCode is the service's error code of err, or "".
 func otsCode(err error) string {
-	var oe *tablestore.OtsError
-	if errors.As(err, &oe) {
-		return oe.Code
+	var ae *cloudapi.APIError
+	if errors.As(err, &ae) {
+		return ae.Code
 	}
 	return ""
 }
 
-// classify tells whether a failed request may be retried. Codes the service
-// documents as "retry" and that it answers before applying anything are
-// notApplied; a timeout, an internal error or a lost connection after the
-// request was sent leave a write in doubt; a refused signature, a missing
-// table, a bad parameter or an answer that cannot be decoded are final.
-func classify(err error) outcome {
-	var oe *tablestore.OtsError
-	if errors.As(err, &oe) {
-		return classifyCode(oe.Code, oe.Message, oe.HttpStatusCode)
-	}
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ambiguous // the per-request timeout, not the caller's context
-		}
-		return final
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return notApplied
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return notApplied
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-		return ambiguous
-	}
-	return final
-}
-
-func classifyCode(code, message string, status int) outcome {
-	switch code {
-	case "OTSServerBusy", "OTSStorageServerBusy", "OTSNotEnoughCapacityUnit", "OTSTableNotReady",
-		"OTSPartitionUnavailable", "OTSRowOperationConflict":
-		return notApplied
-	case "OTSQuotaExhausted":
-		if message == "Too frequent table operations." {
-			return notApplied
-		}
-		return final
-	case "OTSServerUnavailable", "OTSTimeout", "OTSInternalServerError", "OTSStorageTimeout":
-		return ambiguous
-	}
-	if status >= 500 {
-		return ambiguous
-	}
-	return final
-}
-
-// pause waits before retry n (1 for the first retry): Backoff doubled n-1
-// times, capped at two seconds.
-// TODO(retry): move onto internal/retry when it lands.
-func (s *Store) pause(ctx context.Context, n int) error {
-	d := s.backoff << (n - 1)
-	if d > 2*time.Second || d <= 0 {
-		d = 2 * time.Second
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+// mapError turns what the SDK returned into an error cloudapi classifies: a
+// *cloudapi.APIError for the service's answer, the transport's error when
+// no answer came, a DecodeError when an answer came that the SDK could not
+// read, and a LocalError when the SDK refused the request before sending it.
+func mapError(err error, tr *ctxTransport) error {
+	if err == nil {
 		return nil
 	}
+	var oe *tablestore.OtsError
+	if errors.As(err, &oe) {
+		return apiError(oe.Code, oe.Message, oe.RequestId, oe.HttpStatusCode)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // no answer, or one cut short
+	}
+	if status := tr.answered(); status != 0 {
+		return &cloudapi.DecodeError{HTTPStatus: status, Err: err}
+	}
+	return cloudapi.Local(err)
 }
 
-// retry runs call until it succeeds, fails finally or the attempts run out.
-// onAmbiguous, when set, is told of each failure that may have been applied.
-// TODO(retry): move onto internal/retry when it lands.
-func (s *Store) retry(ctx context.Context, call func(*tablestore.TableStoreClient) error, onAmbiguous func()) error {
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := call(s.client(ctx))
-		if err == nil {
-			return nil
-		}
-		o := classify(err)
-		if o == ambiguous && onAmbiguous != nil {
-			onAmbiguous()
-		}
-		if o == final || attempt >= s.attempts || ctx.Err() != nil {
-			return err
-		}
-		if perr := s.pause(ctx, attempt); perr != nil {
-			return err
-		}
-		s.retries.Add(1)
+func apiError(code, message, requestID string, status int) *cloudapi.APIError {
+	return &cloudapi.APIError{Code: code, Message: message, RequestID: requestID, HTTPStatus: status}
+}
+
+// mayBeApplied tells whether a failed write may have been applied, so that
+// a later conditional failure is read back: a throttling answer comes before
+// anything is done, a connection never made sent nothing; any other
+// transient failure (a timeout, a server error, a lost connection) leaves
+// the write in doubt.
+func mayBeApplied(err error) bool {
+	if cloudapi.Classify(err) == cloudapi.Throttled {
+		return false
 	}
+	var op *net.OpError
+	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial") {
+		return false
+	}
+	return cloudapi.Classify(err) == cloudapi.Transient
+}
+
+// do runs call through the retry loop, each attempt with a client of its
+// own bound to the attempt's context. onFailure, when set, is told of each
+// failed attempt's error.
+func (s *Store) do(ctx context.Context, call func(*tablestore.TableStoreClient) error, onFailure func(error)) error {
+	return retry.Do(ctx, s.policy, retry.Hooks{Retry: func() { s.retries.Add(1) }}, func(ctx context.Context) error {
+		c, tr := s.client(ctx)
+		err := mapError(call(c), tr)
+		if err != nil && onFailure != nil {
+			onFailure(err)
+		}
+		return err
+	})
 }
 
 // ctxTransport sends requests under the caller's context as well as the
-// http.Client's timeout, and releases that context once the body is closed.
+// http.Client's timeout, releases that context once the body is closed, and
+// notes whether an answer came.
 type ctxTransport struct {
 	ctx  context.Context
 	base http.RoundTripper
+
+	mu     sync.Mutex
+	status int // the last answer's HTTP status; 0: none came
+}
+
+func (t *ctxTransport) answered() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status
 }
 
 func (t *ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -140,6 +108,9 @@ func (t *ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		release()
 		return nil, err
 	}
+	t.mu.Lock()
+	t.status = resp.StatusCode
+	t.mu.Unlock()
 	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 	return resp, nil
 }

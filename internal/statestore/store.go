@@ -30,7 +30,10 @@ import (
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
 
+	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/lifecycle"
+	"vpnauthz/internal/retry"
 )
 
 // Primary key and attribute columns.
@@ -67,20 +70,15 @@ const (
 	// and ages out 400 days after its resolution. A finding whose connection
 	// is no longer scanned at all (its region dropped from the targets)
 	// expires too, open or not, 400 days after its last scan.
-	DefaultTTL      = 400 * 24 * time.Hour
-	DefaultAttempts = 4
-	DefaultBackoff  = 100 * time.Millisecond
-	DefaultTimeout  = 10 * time.Second
+	DefaultTTL = 400 * 24 * time.Hour
+	// DefaultTimeout bounds one request: the cloud's call timeout.
+	DefaultTimeout = cloudapi.DefaultCallTimeout
 	// MaxBatchRows is BatchWriteRow's limit of rows per request.
 	MaxBatchRows = 200
 )
 
 // Credentials sign the requests; SecurityToken is set for STS credentials.
-type Credentials struct {
-	AccessKeyID     string
-	AccessKeySecret string
-	SecurityToken   string
-}
+type Credentials = cloudapi.Credentials
 
 // Options configure a Store.
 type Options struct {
@@ -88,8 +86,8 @@ type Options struct {
 	// Region of the instance, for the default endpoint
 	// https://INSTANCE.REGION.ots.aliyuncs.com.
 	Region string
-	// Endpoint overrides the default: a URL with scheme, e.g. the VPC
-	// endpoint https://INSTANCE.REGION.vpc.tablestore.aliyuncs.com or a
+	// Endpoint overrides the default, as endpoint.Parse reads it: e.g. the
+	// VPC endpoint https://INSTANCE.REGION.vpc.tablestore.aliyuncs.com or a
 	// loopback http://127.0.0.1:PORT for tests.
 	Endpoint    string
 	Credentials Credentials
@@ -98,11 +96,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// PageRows bounds the rows of one GetRange page; 0: the service's bound.
 	PageRows int32
-	// Attempts per request, the first included; default DefaultAttempts.
-	Attempts int
-	// Backoff is the pause before the first retry, doubled for each next
-	// one; default DefaultBackoff.
-	Backoff time.Duration
+	// Retry bounds the attempts and pauses of each request; its zero fields
+	// are cloudapi's defaults. Rows of a batch that fail retryably are sent
+	// again under the same bound.
+	Retry retry.Policy
 	// TTL of the table Setup creates; default DefaultTTL.
 	TTL time.Duration
 }
@@ -118,13 +115,12 @@ type Stats struct {
 // Store is a lifecycle.Store on a Tablestore table.
 type Store struct {
 	loc       Location
-	endpoint  string
+	endpoint  string // as the SDK takes it: scheme://host[:port]
 	creds     Credentials
 	transport http.RoundTripper
 	timeout   time.Duration
 	pageRows  int32
-	attempts  int
-	backoff   time.Duration
+	policy    retry.Policy
 	ttl       time.Duration
 
 	getRange, batchWriteRow, getRow, retries atomic.Int64
@@ -143,24 +139,29 @@ func New(opts Options) (*Store, error) {
 	if opts.Credentials.AccessKeyID == "" || opts.Credentials.AccessKeySecret == "" {
 		return nil, fmt.Errorf("state store %s: no access key", opts.Location)
 	}
-	endpoint := strings.TrimSuffix(opts.Endpoint, "/")
-	if endpoint == "" {
+	raw := strings.TrimSpace(opts.Endpoint)
+	if raw == "" {
 		if opts.Region == "" {
 			return nil, fmt.Errorf("state store %s: no region for the default endpoint https://%s.REGION.ots.aliyuncs.com", opts.Location, opts.Location.Instance)
 		}
-		endpoint = "https://" + opts.Location.Instance + "." + opts.Region + ".ots.aliyuncs.com"
-	} else if !strings.HasPrefix(endpoint, "https://") && !strings.HasPrefix(endpoint, "http://") {
-		return nil, fmt.Errorf("state store %s: endpoint %q has no http:// or https:// scheme", opts.Location, clip(endpoint))
+		raw = "https://" + opts.Location.Instance + "." + opts.Region + ".ots.aliyuncs.com"
+	}
+	ep, err := endpoint.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("state store %s: %w", opts.Location, err)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if ep.Loopback {
+		transport.Proxy = nil // an emulator is never behind a proxy
 	}
 	s := &Store{
 		loc:       opts.Location,
-		endpoint:  endpoint,
+		endpoint:  ep.URL(),
 		creds:     opts.Credentials,
-		transport: http.DefaultTransport.(*http.Transport).Clone(),
+		transport: transport,
 		timeout:   DefaultTimeout,
 		pageRows:  opts.PageRows,
-		attempts:  opts.Attempts,
-		backoff:   opts.Backoff,
+		policy:    opts.Retry.Defaults(),
 		ttl:       opts.TTL,
 	}
 	if hc := opts.HTTPClient; hc != nil {
@@ -170,12 +171,6 @@ func New(opts Options) (*Store, error) {
 		if hc.Timeout > 0 {
 			s.timeout = hc.Timeout
 		}
-	}
-	if s.attempts <= 0 {
-		s.attempts = DefaultAttempts
-	}
-	if s.backoff <= 0 {
-		s.backoff = DefaultBackoff
 	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
@@ -194,17 +189,19 @@ func (s *Store) Stats() Stats {
 	return Stats{GetRange: s.getRange.Load(), BatchWriteRow: s.batchWriteRow.Load(), GetRow: s.getRow.Load(), Retries: s.retries.Load()}
 }
 
-// client returns an SDK client whose requests carry ctx. The SDK's calls
-// take no context and its own retries sleep without one, so it retries
-// nothing (RetryTimes 0): every retry is ours, bounded and cancellable.
-func (s *Store) client(ctx context.Context) *tablestore.TableStoreClient {
+// client returns an SDK client whose requests carry ctx, and its transport.
+// The SDK's calls take no context and its own retries sleep without one, so
+// it retries nothing (RetryTimes 0): every retry is internal/retry's,
+// bounded and cancellable.
+func (s *Store) client(ctx context.Context) (*tablestore.TableStoreClient, *ctxTransport) {
 	cfg := tablestore.NewDefaultTableStoreConfig()
 	cfg.RetryTimes = 0
 	cfg.HTTPTimeout.RequestTimeout = s.timeout
 	cfg.HTTPTimeout.ConnectionTimeout = s.timeout
-	cfg.Transport = &ctxTransport{ctx: ctx, base: s.transport}
+	tr := &ctxTransport{ctx: ctx, base: s.transport}
+	cfg.Transport = tr
 	return tablestore.NewClientWithConfig(s.endpoint, s.loc.Instance,
-		s.creds.AccessKeyID, s.creds.AccessKeySecret, s.creds.SecurityToken, cfg)
+		s.creds.AccessKeyID, s.creds.AccessKeySecret, s.creds.SecurityToken, cfg), tr
 }
 
 // SetupResult says what Setup found or did.
@@ -225,7 +222,7 @@ func (s *Store) Setup(ctx context.Context) (SetupResult, error) {
 		TableOption:        &tablestore.TableOption{TimeToAlive: int(s.ttl / time.Second), MaxVersion: 1},
 		ReservedThroughput: &tablestore.ReservedThroughput{},
 	}
-	err := s.retry(ctx, func(c *tablestore.TableStoreClient) error {
+	err := s.do(ctx, func(c *tablestore.TableStoreClient) error {
 		_, err := c.CreateTable(req)
 		return err
 	}, nil)
@@ -236,7 +233,7 @@ func (s *Store) Setup(ctx context.Context) (SetupResult, error) {
 		return SetupResult{}, fmt.Errorf("state store %s: create the table: %w", s.loc, err)
 	}
 	var desc *tablestore.DescribeTableResponse
-	err = s.retry(ctx, func(c *tablestore.TableStoreClient) error {
+	err = s.do(ctx, func(c *tablestore.TableStoreClient) error {
 		var err error
 		desc, err = c.DescribeTable(&tablestore.DescribeTableRequest{TableName: s.loc.Table})
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/emulator/otsemu"
 	"vpnauthz/internal/lifecycle"
 )
@@ -243,8 +244,8 @@ func TestStoreDown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), testLoc.String()) {
 		t.Errorf("load with the store down: %v, want an error naming the store and the refused connection", err)
 	}
-	if st := s.Stats(); st.GetRange != DefaultAttempts || st.Retries != DefaultAttempts-1 {
-		t.Errorf("stats %+v: a refused connection is retried up to %d attempts", st, DefaultAttempts)
+	if st := s.Stats(); st.GetRange != attempts || st.Retries != attempts-1 {
+		t.Errorf("stats %+v: a refused connection is retried up to %d attempts", st, attempts)
 	}
 	recs := creates(record("1234567890123456", "cn-hangzhou", 1), record("1234567890123456", "cn-hangzhou", 2))
 	errs, err := s.Write(context.Background(), recs)
@@ -270,7 +271,7 @@ func TestUnavailableRetried(t *testing.T) {
 		t.Errorf("calls %v, want 3 GetRange and 2 BatchWriteRow", st.Calls)
 	}
 
-	srv.FailNext(otsemu.OpGetRange, DefaultAttempts, otsemu.CodeServerUnavailable)
+	srv.FailNext(otsemu.OpGetRange, attempts, otsemu.CodeServerUnavailable)
 	_, err = s.Load(context.Background(), "1234567890123456", "cn-hangzhou")
 	if err == nil || !strings.Contains(err.Error(), "OTSServerUnavailable") {
 		t.Errorf("load past the attempts: %v, want OTSServerUnavailable", err)
@@ -319,22 +320,31 @@ func TestRowRetry(t *testing.T) {
 	}
 
 	// A row that keeps failing retryably gets its error once the attempts
-	// are spent.
-	srv.ResetStats()
-	srv.FailNextRows(DefaultAttempts, otsemu.CodeServerBusy)
-	errs, err := s.Write(context.Background(), creates(record("1234567890123456", "cn-shanghai", 1)))
-	if err != nil || errs[0] == nil || !strings.Contains(errs[0].Error(), "OTSServerBusy") {
-		t.Errorf("errors %v, %v: want OTSServerBusy", errs, err)
-	}
-	if n := srv.Stats().Calls[otsemu.OpBatchWriteRow]; n != DefaultAttempts {
-		t.Errorf("%d BatchWriteRow calls, want %d", n, DefaultAttempts)
+	// are spent: a throttled row gets cloudapi.ThrottledAttemptsFactor times
+	// as many as a row meeting a moving partition.
+	for _, tc := range []struct {
+		code  string
+		calls int
+	}{
+		{otsemu.CodePartitionUnavail, attempts},
+		{otsemu.CodeServerBusy, attempts * cloudapi.ThrottledAttemptsFactor},
+	} {
+		srv.ResetStats()
+		srv.FailNextRows(tc.calls, tc.code)
+		errs, err := s.Write(context.Background(), creates(record("1234567890123456", "cn-shanghai", 1)))
+		if err != nil || errs[0] == nil || !strings.Contains(errs[0].Error(), tc.code) {
+			t.Errorf("errors %v, %v: want %s", errs, err, tc.code)
+		}
+		if n := srv.Stats().Calls[otsemu.OpBatchWriteRow]; n != tc.calls {
+			t.Errorf("%s: %d BatchWriteRow calls, want %d", tc.code, n, tc.calls)
+		}
 	}
 
 	// A row failing for good is not retried; the others of its request are
 	// written.
 	srv.ResetStats()
 	srv.FailNextRows(1, otsemu.CodeParameterInvalid)
-	errs, err = s.Write(context.Background(), creates(record("1234567890123456", "cn-beijing", 1), record("1234567890123456", "cn-beijing", 2)))
+	errs, err := s.Write(context.Background(), creates(record("1234567890123456", "cn-beijing", 1), record("1234567890123456", "cn-beijing", 2)))
 	if err != nil || errs[0] == nil || !strings.Contains(errs[0].Error(), "OTSParameterInvalid") || errs[1] != nil {
 		t.Errorf("errors %v, %v: want OTSParameterInvalid for the first row only", errs, err)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/lifecycle"
 )
 
@@ -49,7 +51,7 @@ func (s *Store) Write(ctx context.Context, writes []lifecycle.Write) ([]error, e
 		written = written || wrote
 		if err != nil {
 			callErrs = append(callErrs, err)
-			if ctx.Err() != nil || classify(err) == final {
+			if ctx.Err() != nil || cloudapi.Classify(err) == cloudapi.Final {
 				// The same cause would refuse every later chunk.
 				for _, i := range todo[start+len(chunk):] {
 					errs[i] = err
@@ -65,8 +67,9 @@ func (s *Store) Write(ctx context.Context, writes []lifecycle.Write) ([]error, e
 }
 
 // writeChunk writes rows writes[i] for i in idx with one BatchWriteRow, again
-// for the rows that failed retryably. It returns whether any row was written,
-// and the request error that ended it, if any (then set on the rows left).
+// for the rows that failed retryably: each attempt of the retry loop sends
+// the rows still to be written. It returns whether any row was written, and
+// the request error that ended it, if any (then set on the rows left).
 func (s *Store) writeChunk(ctx context.Context, writes []lifecycle.Write, idx []int, errs []error, writeID string) (bool, error) {
 	// inDoubt marks rows a failed attempt may have written: if a later
 	// attempt meets a changed revision, the row is read back to see whose
@@ -74,35 +77,22 @@ func (s *Store) writeChunk(ctx context.Context, writes []lifecycle.Write, idx []
 	inDoubt := map[int]bool{}
 	wrote := false
 	todo := idx
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return wrote, s.failRows(todo, errs, err)
-		}
+	err := s.do(ctx, func(c *tablestore.TableStoreClient) error {
 		req := &tablestore.BatchWriteRowRequest{}
 		for _, i := range todo {
 			req.AddRowChange(putChange(s.loc.Table, writes[i], writeID))
 		}
 		s.batchWriteRow.Add(1)
-		resp, err := s.client(ctx).BatchWriteRow(req)
+		resp, err := c.BatchWriteRow(req)
 		if err != nil {
-			o := classify(err)
-			if o == ambiguous {
-				for _, i := range todo {
-					inDoubt[i] = true
-				}
-			}
-			if o == final || attempt >= s.attempts || ctx.Err() != nil || s.pause(ctx, attempt) != nil {
-				return wrote, s.failRows(todo, errs, err)
-			}
-			s.retries.Add(1)
-			continue
+			return err
 		}
 		results := resp.TableToRowsResult[s.loc.Table]
 		if len(results) != len(todo) {
-			err := fmt.Errorf("BatchWriteRow answered %d row results for %d rows", len(results), len(todo))
-			return wrote, s.failRows(todo, errs, err)
+			return &cloudapi.DecodeError{HTTPStatus: http.StatusOK, Err: fmt.Errorf("BatchWriteRow answered %d row results for %d rows", len(results), len(todo))}
 		}
 		var again []int
+		var retryable *cloudapi.APIError
 		for j, res := range results {
 			i := todo[j]
 			w := writes[i]
@@ -110,28 +100,53 @@ func (s *Store) writeChunk(ctx context.Context, writes []lifecycle.Write, idx []
 				errs[i], wrote = nil, true
 				continue
 			}
-			rowErr := &tablestore.OtsError{Code: res.Error.Code, Message: res.Error.Message}
-			switch o := classifyCode(res.Error.Code, res.Error.Message, 0); {
-			case res.Error.Code == "OTSConditionCheckFail":
+			rowErr := apiError(res.Error.Code, res.Error.Message, "", 0)
+			class := cloudapi.Classify(rowErr)
+			switch {
+			case rowErr.Code == "OTSConditionCheckFail":
 				errs[i] = s.conflict(ctx, w, inDoubt[i], writeID)
 				wrote = wrote || errs[i] == nil
-			case o == final:
+			case class == cloudapi.Final:
 				errs[i] = fmt.Errorf("state store %s: write %s: %w", s.loc, w.Record.FindingUID, rowErr)
 			default:
-				if o == ambiguous {
+				if mayBeApplied(rowErr) {
 					inDoubt[i] = true
 				}
 				errs[i] = fmt.Errorf("state store %s: write %s: %w", s.loc, w.Record.FindingUID, rowErr)
 				again = append(again, i)
+				if retryable == nil || class == cloudapi.Throttled {
+					retryable = rowErr
+				}
 			}
 		}
-		if len(again) == 0 || attempt >= s.attempts || s.pause(ctx, attempt) != nil {
-			return wrote, nil
+		if len(again) == 0 {
+			return nil
 		}
-		s.retries.Add(1)
 		todo = again
+		return &rowsLeft{retryable}
+	}, func(err error) {
+		var rl *rowsLeft
+		if !errors.As(err, &rl) && mayBeApplied(err) {
+			for _, i := range todo {
+				inDoubt[i] = true
+			}
+		}
+	})
+	var rl *rowsLeft
+	if err == nil || errors.As(err, &rl) {
+		// Rows still failing keep their own errors.
+		return wrote, nil
 	}
+	return wrote, s.failRows(todo, errs, err)
 }
+
+// rowsLeft is an attempt whose request went through but some of whose rows
+// failed retryably; it classifies as the most telling of their answers
+// (throttling first), so that the loop paces the next attempt.
+type rowsLeft struct{ row *cloudapi.APIError }
+
+func (e *rowsLeft) Error() string { return "rows left to write: " + e.row.Error() }
+func (e *rowsLeft) Unwrap() error { return e.row }
 
 func (s *Store) failRows(idx []int, errs []error, err error) error {
 	err = fmt.Errorf("state store %s: write: %w", s.loc, err)
@@ -157,7 +172,7 @@ func (s *Store) conflict(ctx context.Context, w lifecycle.Write, inDoubt bool, w
 		MaxVersion:   1,
 	}}
 	var resp *tablestore.GetRowResponse
-	err := s.retry(ctx, func(c *tablestore.TableStoreClient) error {
+	err := s.do(ctx, func(c *tablestore.TableStoreClient) error {
 		s.getRow.Add(1)
 		var err error
 		resp, err = c.GetRow(req)

@@ -1,23 +1,16 @@
 package trail
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
-	"sync"
-	"time"
-	"vpnauthz/internal/endpoint"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
-	"vpnauthz/internal/scan"
-	"vpnauthz/internal/slssink"
+	"vpnauthz/internal/cloudapi"
+	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/retry"
 )
 
 // endpointFor picks where to read. The trigger names the region's internal
@@ -27,197 +20,100 @@ import (
 // its internal endpoints as on the public ones. Only hosts of the service's
 // domain are accepted: the token must not be sent wherever an event says. A
 // loopback SLS_ENDPOINT (the emulated cloud) replaces the event's endpoint.
-func endpointFor(configured, fromEvent string) (string, error) {
-	if configured != "" && loopback(configured) {
-		return configured, nil
+func endpointFor(configured, fromEvent string) (endpoint.Endpoint, error) {
+	if configured != "" {
+		if ep, err := endpoint.Parse(configured); err == nil && ep.Loopback {
+			return ep, nil
+		}
 	}
 	raw := strings.TrimSpace(fromEvent)
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		scheme, rest = "https", raw
 	}
-	u, err := url.Parse(raw)
+	shown := quote(raw)
+	if strings.Contains(raw, "@") {
+		shown = "(not shown: it holds a user)" // never a password an event might carry
+	}
+	if s := strings.ToLower(scheme); s != "http" && s != "https" {
+		return endpoint.Endpoint{}, fmt.Errorf("log service trigger event: source.endpoint %s: scheme must be http or https", shown)
+	}
+	ep, err := endpoint.Parse("https://" + rest)
 	if err != nil {
-		if strings.Contains(raw, "@") {
-			return "", errors.New("log service trigger event: source.endpoint is not a URL")
+		var ee *endpoint.Error
+		if errors.As(err, &ee) {
+			return endpoint.Endpoint{}, fmt.Errorf("log service trigger event: source.endpoint %s: %s", shown, ee.Reason)
 		}
-		return "", fmt.Errorf("log service trigger event: source.endpoint %s is not a URL", quote(fromEvent))
+		return endpoint.Endpoint{}, fmt.Errorf("log service trigger event: source.endpoint %s: %w", shown, err)
 	}
-	shown := quote(u.Redacted()) // never a password an event might carry
-	host := strings.ToLower(u.Hostname())
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("log service trigger event: source.endpoint %s: scheme must be http or https", shown)
-	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-		return "", fmt.Errorf("log service trigger event: source.endpoint %s: only a scheme and a host are expected", shown)
-	case !strings.HasSuffix(host, ".aliyuncs.com") || strings.Contains(host, "..") || u.Port() != "":
-		return "", fmt.Errorf("log service trigger event: source.endpoint %s is not a Log Service endpoint (*.aliyuncs.com)", shown)
+	if !strings.HasSuffix(ep.Host, ".aliyuncs.com") || ep.Port != 0 || ep.Loopback {
+		return endpoint.Endpoint{}, fmt.Errorf("log service trigger event: source.endpoint %s is not a Log Service endpoint (*.aliyuncs.com)", shown)
 	}
-	return "https://" + host, nil
+	return ep, nil
 }
 
-// loopback reports whether the configured endpoint is a loopback emulator.
-func loopback(configured string) bool {
-	ep, err := endpoint.Parse(configured)
-	return err == nil && ep.Loopback
-}
-
-// client is a Log Service client bound to one Read: its requests carry
-// Read's context, and the last error answer is kept, because the SDK
-// reports a 5xx that outlived its short retry window as a timeout of its
-// own, without the server's code.
-type client struct {
-	sls *sls.Client
-	tr  *boundTransport
-}
-
-func newClient(ctx context.Context, raw string, creds scan.Credentials) (*client, error) {
-	ep, err := endpoint.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("read the trail: %w", err)
-	}
-	// slssink's client: HTTPS for every non-loopback host, the dialer that
-	// reaches a loopback emulator whatever "{project}.host" the SDK names,
-	// and the SDK's own retries cut to one attempt.
-	c, err := slssink.NewClient(ep, creds)
-	if err != nil {
-		return nil, fmt.Errorf("read the trail: %w", err)
-	}
-	hc := *c.HTTPClient
-	tr := &boundTransport{base: hc.Transport, ctx: ctx}
-	if tr.base == nil {
-		tr.base = http.DefaultTransport
-	}
-	hc.Transport = tr
-	c.SetHTTPClient(&hc)
-	return &client{sls: c, tr: tr}, nil
-}
-
-func (c *client) close() {
-	if ci, ok := c.tr.base.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
-}
-
-// pull reads one page, asking again while the service is busy or out of
-// reach.
-func (c *client) pull(ctx context.Context, opts Options, src source, cursor string) (*sls.LogGroupList, string, error) {
+// pull reads one page through the Log Service caller's retry loop: a busy,
+// throttled or failing service (5xx, 429, quota) and a connection that fails
+// are asked again; a refusal is final.
+func pull(ctx context.Context, c logCaller, src source, cursor string, pageSize int) (*sls.LogGroupList, string, error) {
 	where := fmt.Sprintf("PullLogs %s/%s shard %d", src.project, src.logstore, src.shard)
-	pause := opts.RetryBase
-	for attempt := 1; ; attempt++ {
-		c.tr.reset()
-		gl, next, err := c.sls.PullLogs(src.project, src.logstore, src.shard, cursor, src.end, opts.PageSize)
-		if err == nil {
-			if gl == nil {
-				gl = &sls.LogGroupList{}
-			}
-			return gl, next, nil
-		}
-		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
-		}
-		ans := c.tr.lastAnswer()
-		final := ans != nil && !transient(ans)
-		if final || attempt >= opts.Attempts {
-			return nil, "", describeFailure(where, ans, err, attempt)
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, "", ctx.Err()
-		case <-t.C:
-		}
-		pause *= 2
+	var gl *sls.LogGroupList
+	var next string
+	err := c.Do(ctx, where, func(cl *sls.Client) error {
+		var err error
+		gl, next, err = cl.PullLogs(src.project, src.logstore, src.shard, cursor, src.end, pageSize)
+		return err
+	})
+	if err != nil {
+		return nil, "", describeFailure(where, err)
 	}
+	if gl == nil {
+		gl = &sls.LogGroupList{}
+	}
+	return gl, next, nil
 }
 
-// transient answers are worth asking again: the service is busy, throttled
-// or failing for a moment.
-func transient(a *answer) bool {
-	return a.status >= 500 || a.status == http.StatusTooManyRequests ||
-		strings.Contains(a.code, "Throttling") || strings.Contains(a.code, "QuotaExceed")
+// logCaller is what pull needs of slssink.Caller.
+type logCaller interface {
+	Do(ctx context.Context, op string, call func(*sls.Client) error) error
 }
 
-func describeFailure(where string, a *answer, err error, attempts int) error {
+// describeFailure makes a refusal by the service a *ReadError; an error
+// without an answer (the network, a reply the SDK could not read) is
+// returned as it is.
+func describeFailure(where string, err error) error {
+	var ae *cloudapi.APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
 	tries := ""
-	if attempts > 1 {
-		tries = fmt.Sprintf(" (after %d attempts)", attempts)
+	var re *retry.Error
+	if errors.As(err, &re) && re.Attempts > 1 {
+		tries = fmt.Sprintf(" (after %d attempts)", re.Attempts)
 	}
-	if a == nil {
-		// No answer from the service: the network, or a reply the SDK
-		// could not read (bad cursor header, undecodable body).
-		return fmt.Errorf("%s%s: %w", where, tries, err)
+	code := ae.Code
+	if code == "" {
+		code = "(no error code)"
 	}
-	msg := fmt.Sprintf("%s%s: %d %s: %s", where, tries, a.status, a.code, a.message)
-	if a.requestID != "" {
-		msg += " (request id " + a.requestID + ")"
+	msg := fmt.Sprintf("%s%s: %d %s: %s", where, tries, ae.HTTPStatus, code, clipText(ae.Message))
+	if ae.RequestID != "" {
+		msg += " (request id " + ae.RequestID + ")"
 	}
-	return &ReadError{Status: a.status, Code: a.code, msg: msg}
+	return &ReadError{Status: ae.HTTPStatus, Code: ae.Code, msg: msg, err: err}
 }
 
 // ReadError is a refusal by the service: its status and error code, for a
 // caller that wants to tell a missing permission from a missing logstore.
+// It wraps the *cloudapi.APIError.
 type ReadError struct {
 	Status int
 	Code   string
 	msg    string
+	err    error
 }
 
 func (e *ReadError) Error() string { return e.msg }
-
-type answer struct {
-	status                   int
-	code, message, requestID string
-}
-
-const maxErrorBody = 64 << 10
-
-type boundTransport struct {
-	base http.RoundTripper
-	ctx  context.Context
-
-	mu   sync.Mutex
-	last *answer
-}
-
-func (t *boundTransport) reset() {
-	t.mu.Lock()
-	t.last = nil
-	t.mu.Unlock()
-}
-
-func (t *boundTransport) lastAnswer() *answer {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.last
-}
-
-func (t *boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req.WithContext(t.ctx))
-	if err != nil || resp.StatusCode == http.StatusOK {
-		return resp, err
-	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
-	if rerr != nil {
-		return nil, rerr
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	a := &answer{status: resp.StatusCode, requestID: resp.Header.Get("x-log-requestid")}
-	var e struct {
-		Code    string `json:"errorCode"`
-		Message string `json:"errorMessage"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Code != "" {
-		a.code, a.message = e.Code, clipText(e.Message)
-	} else {
-		a.code, a.message = "(no error code)", clipText(strings.TrimSpace(string(body)))
-	}
-	t.mu.Lock()
-	t.last = a
-	t.mu.Unlock()
-	return resp, nil
-}
+func (e *ReadError) Unwrap() error { return e.err }
 
 func clipText(s string) string {
 	const n = 300

@@ -12,21 +12,20 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
 	"vpnauthz/events"
 	"vpnauthz/internal/actiontrail"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/scan"
+	"vpnauthz/internal/slssink"
 )
 
 const (
-	defaultPageSize  = 100  // log groups per PullLogs
-	maxPageSize      = 1000 // the service's maximum
-	defaultAttempts  = 3
-	defaultRetryBase = 200 * time.Millisecond
-	maxProblems      = 10
+	defaultPageSize = 100  // log groups per PullLogs
+	maxPageSize     = 1000 // the service's maximum
+	maxProblems     = 10
 )
 
 // testHookPage, when set by a test, runs after each page is read.
@@ -43,12 +42,11 @@ type Options struct {
 	SLSEndpoint string
 	Credentials scan.Credentials // the invocation's
 	PageSize    int              // log groups per PullLogs; default 100, at most 1000
-	// Attempts is how many times one page is asked for when the service is
-	// busy, failing (5xx, 429) or unreachable; default 3. Other errors
-	// (signature, permission, missing shard or logstore, bad cursor) are
-	// final at once.
-	Attempts  int
-	RetryBase time.Duration // the first pause between attempts, doubled each time; default 200 ms
+	// Retry bounds how often one page is asked for when the service is
+	// busy, throttled, failing (5xx, 429, quota) or unreachable; its zero
+	// fields are cloudapi's defaults. Other errors (signature, permission,
+	// missing shard or logstore, bad cursor) are final at once.
+	Retry retry.Policy
 }
 
 // Scan is one connection to scan, or a whole region when ConnectionID is
@@ -101,12 +99,6 @@ func Read(ctx context.Context, opts Options, ev *events.SLSEvent) (Result, error
 	if opts.PageSize > maxPageSize {
 		opts.PageSize = maxPageSize
 	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = defaultAttempts
-	}
-	if opts.RetryBase <= 0 {
-		opts.RetryBase = defaultRetryBase
-	}
 	res := Result{
 		Project: src.project, Logstore: src.logstore, Shard: src.shard,
 		Ignored: map[actiontrail.Kind]int{}, Cursor: src.begin,
@@ -115,19 +107,19 @@ func Read(ctx context.Context, opts Options, ev *events.SLSEvent) (Result, error
 	if err != nil {
 		return res, err
 	}
-	res.Endpoint = ep
-	c, err := newClient(ctx, ep, opts.Credentials)
+	res.Endpoint = ep.URL()
+	c, err := slssink.NewCaller(ep, opts.Credentials, opts.Retry)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("read the trail: %w", err)
 	}
-	defer c.close()
+	defer c.Close()
 
 	d := newDedup()
 	for res.Cursor != src.end {
 		if ctx.Err() != nil {
 			break
 		}
-		gl, next, err := c.pull(ctx, opts, src, res.Cursor)
+		gl, next, err := pull(ctx, c, src, res.Cursor, opts.PageSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				break // the deadline, not the service

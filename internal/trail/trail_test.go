@@ -17,6 +17,7 @@ import (
 	"vpnauthz/internal/actiontrail"
 	"vpnauthz/internal/emulator/cred"
 	"vpnauthz/internal/emulator/slsemu"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/scan"
 )
 
@@ -53,7 +54,7 @@ func newRig(t *testing.T) *rig {
 	return &rig{srv: srv, opts: Options{
 		SLSEndpoint: srv.Endpoint(),
 		Credentials: scan.Credentials{AccessKeyID: keyID, AccessKeySecret: secret, SecurityToken: token},
-		RetryBase:   time.Millisecond,
+		Retry:       retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
 	}}
 }
 
@@ -317,6 +318,17 @@ func TestReadFailures(t *testing.T) {
 			t.Errorf("%d calls, want 2", n)
 		}
 	})
+	t.Run("read quota, throttled past the attempts of a failure", func(t *testing.T) {
+		r.srv.FailNextPullLogs(4, http.StatusForbidden, "ShardReadQuotaExceed", "shard read quota exceed")
+		before := r.srv.PullStats().PullLogsCalls
+		res, err := Read(context.Background(), r.opts, ev)
+		if err != nil || len(res.Scans) != 1 {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		if n := r.srv.PullStats().PullLogsCalls - before; n != 5 {
+			t.Errorf("%d calls, want 5 (4 throttled, then the page)", n)
+		}
+	})
 	for _, tc := range []struct {
 		name   string
 		n      int
@@ -486,19 +498,21 @@ func TestEndpointFor(t *testing.T) {
 		{"", intranet, "https://cn-hangzhou-intranet.log.aliyuncs.com", ""},
 		{"https://cn-shanghai.log.aliyuncs.com", intranet, "https://cn-hangzhou-intranet.log.aliyuncs.com", ""},
 		{"http://127.0.0.1:4000", intranet, "http://127.0.0.1:4000", ""},
-		{"localhost:4000", intranet, "localhost:4000", ""},
+		{"localhost:4000", intranet, "http://localhost:4000", ""},
 		{"http://[::1]:4000", intranet, "http://[::1]:4000", ""},
 		{"", "https://CN-Hangzhou.log.aliyuncs.com/", "https://cn-hangzhou.log.aliyuncs.com", ""},
 		{"", "cn-hangzhou-intranet.log.aliyuncs.com", "https://cn-hangzhou-intranet.log.aliyuncs.com", ""},
 		{"", "http://cn-hangzhou.log.aliyuncs.com.example.com", "", "not a Log Service endpoint"},
 		{"", "http://aliyuncs.com", "", "not a Log Service endpoint"},
 		{"", "http://cn-hangzhou.log.aliyuncs.com:8080", "", "not a Log Service endpoint"},
-		{"", "http://user:pw@cn-hangzhou.log.aliyuncs.com", "", "only a scheme and a host"},
-		{"", "http://cn-hangzhou.log.aliyuncs.com/x", "", "only a scheme and a host"},
+		{"", "http://user:pw@cn-hangzhou.log.aliyuncs.com", "", "no path, query or user"},
+		{"", "http://cn-hangzhou.log.aliyuncs.com/x", "", "no path, query or user"},
+		{"", "http://127.0.0.1", "", "not a Log Service endpoint"},
 		{"", "ftp://cn-hangzhou.log.aliyuncs.com", "", "scheme must be http or https"},
-		{"", "http://%zz", "", "is not a URL"},
+		{"", "http://%zz", "", "the host must be a DNS name or an IP address"},
 	} {
-		got, err := endpointFor(tc.configured, tc.event)
+		ep, err := endpointFor(tc.configured, tc.event)
+		got := ep.URL()
 		switch {
 		case tc.err == "" && (err != nil || got != tc.want):
 			t.Errorf("endpointFor(%q, %q) = %q, %v; want %q", tc.configured, tc.event, got, err, tc.want)
