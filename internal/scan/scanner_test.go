@@ -341,7 +341,7 @@ func TestRetries(t *testing.T) {
 		{"throttled exhausted", repeat(throttle, 24), 24, 23, 24, "Throttling.User (HTTP 400): Request was denied due to user flow control. (gave up after 24 attempts)"},
 		{"reset exhausted", six(reset), 6, 5, 0, "connection reset by peer"},
 		{"forbidden not retried", []error{forbidden}, 1, 0, 0, "DescribeVpnCrossAccountAuthorizations failed: Forbidden.RAM (HTTP 403): User not authorized to operate on the specified resource, or this API doesn't support RAM. (request id R1)."},
-		{"not found not retried", []error{notFound}, 1, 0, 0, "VPN connection vco-abcd does not exist"},
+		{"not found not retried", []error{notFound}, 1, 0, 0, deletedMark},
 		{"bad signature not retried", []error{badSig}, 1, 0, 0, "SignatureDoesNotMatch (HTTP 400)"},
 	}
 	for _, tt := range tests {
@@ -357,6 +357,20 @@ func TestRetries(t *testing.T) {
 					s.APICalls, s.APIRetries, s.Throttled, tt.wantCalls, tt.wantRetries, tt.wantThrottled)
 			}
 			fs := sink.Findings()
+			if tt.wantError == deletedMark {
+				// A connection that no longer exists holds no authorization:
+				// one PASS per rule, saying so, not an ERROR.
+				if s.Error != 0 || s.Pass != len(testPolicy.EnabledRules()) || len(fs) != s.Pass || s.Connections != 1 || !rep.Complete {
+					t.Errorf("summary %+v complete=%v, want one PASS per rule of one connection", s, rep.Complete)
+				}
+				for _, f := range fs {
+					if f.Status != finding.StatusPass || f.StatusDetail != "VPN connection vco-abcd no longer exists: nothing can attach it." ||
+						f.BindUID != "" || f.BindInstance != "" || f.Remediation != "" || f.OwnerAccountID != "1000" {
+						t.Errorf("finding of a deleted connection: %+v", f)
+					}
+				}
+				return
+			}
 			if tt.wantError == "" {
 				if s.Error != 0 || len(fs) != wantFindings(2) {
 					t.Errorf("errors=%d findings=%d, want 0 and %d", s.Error, len(fs), wantFindings(2))
@@ -382,6 +396,9 @@ func TestRetries(t *testing.T) {
 		})
 	}
 }
+
+// deletedMark in TestRetries: the connection turns out deleted.
+const deletedMark = "(deleted)"
 
 func TestListingFailure(t *testing.T) {
 	src := newFakeSource()
@@ -473,8 +490,23 @@ func testDeadline(t *testing.T) {
 	if read == 0 || unread == 0 {
 		t.Errorf("read %d, unread %d: want some of each", read, unread)
 	}
-	if rep.Summary.Connections < n {
-		t.Errorf("connections = %d, want at least %d", rep.Summary.Connections, n)
+	// Every connection is named: the 60 explicit ones and the 200 the
+	// listing of cn-shanghai found (its pages come first); read are those
+	// that got a verdict.
+	readSH := 0
+	for k, fs := range byConn {
+		if strings.HasPrefix(k, "cn-shanghai/vco-sh") && len(errorFindings(fs)) == 0 {
+			readSH++
+		}
+	}
+	if rep.Summary.ConnectionsInScope != n+200 || rep.Summary.Connections != read+readSH {
+		t.Errorf("connections in scope %d, read %d; want %d and %d", rep.Summary.ConnectionsInScope, rep.Summary.Connections, n+200, read+readSH)
+	}
+	if fs := byConn["cn-shanghai/*"]; len(fs) != 0 {
+		t.Errorf("cn-shanghai was listed to its end, yet has a region finding: %+v", fs)
+	}
+	if got := countErrorsIn(byConn, "cn-shanghai/vco-sh") + readSH; got != 200 {
+		t.Errorf("cn-shanghai: %d connections with findings, want all 200 listed", got)
 	}
 	if rep.Summary.Error != unread+len(byConn["cn-shanghai/*"])+countErrorsIn(byConn, "cn-shanghai/vco-sh") {
 		t.Errorf("error count %d does not match the ERROR findings", rep.Summary.Error)
