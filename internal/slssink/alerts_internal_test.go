@@ -1,6 +1,10 @@
 package slssink
 
-import "testing"
+import (
+	"testing"
+
+	"vpnauthz/internal/endpoint"
+)
 
 func TestRegionOfEndpoint(t *testing.T) {
 	t.Parallel()
@@ -12,7 +16,12 @@ func TestRegionOfEndpoint(t *testing.T) {
 		{"https://log.example.com", ""},
 		{"https://a.b.log.aliyuncs.com", ""},
 	} {
-		if got := regionOfEndpoint(tc.endpoint); got != tc.want {
+		// The endpoint reaches it parsed, as Options.Endpoint: its host.
+		ep, err := endpoint.Parse(tc.endpoint)
+		if err != nil {
+			t.Fatalf("endpoint.Parse(%q): %v", tc.endpoint, err)
+		}
+		if got := regionOfEndpoint(ep.Host); got != tc.want {
 			t.Errorf("regionOfEndpoint(%q) = %q, want %q", tc.endpoint, got, tc.want)
 		}
 	}
