@@ -217,4 +217,3 @@ func jsonKeysOf(t *testing.T, line string) []string {
 	}
 	return keys
 }
-

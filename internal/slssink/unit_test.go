@@ -271,9 +271,9 @@ func TestSummaryLog(t *testing.T) {
 		"duration_ms": "1234", "complete": "true", "connections": "3", "authorizations": "5",
 		"pass": "6", "fail": "2", "error": "1", "suppressed": "1", "api_calls": "9",
 		"api_retries": "2", "throttled": "1", "findings_delivered": "10",
-		"connections_in_scope": "4", "changes": "3",
+		"connections_in_scope": "4", "changes": "3", "role": "worker", "accounts": "2",
+		"parent_scan_id": "scan-0000", "batch": "2", "batches": "7",
 		"state_warning": "lifecycle: read the state of 1000 in cn-hangzhou: OTSServerUnavailable",
-		"role": "worker", "accounts": "2", "parent_scan_id": "scan-0000", "batch": "2", "batches": "7",
 	}
 	for k, v := range want {
 		if got[k] != v {
