@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/target"
 )
@@ -188,6 +190,8 @@ func TestMemberAccounts(t *testing.T) {
 		member2+"/"+hangzhou+":vco-mem2a",
 		member3+"/"+hangzhou+":*", member3+"/"+shanghai+":*")
 	req.TrustedAccounts = []int64{uidOf(member2)}
+	store := lifecycle.NewMemStore()
+	req.State = store
 	rep, sink := runReq(t, s, t.Context(), req)
 
 	for uid, want := range map[string]int{member1: 1, member2: 1, member3: 1, account: 0} {
@@ -261,6 +265,30 @@ func TestMemberAccounts(t *testing.T) {
 		if len(want) == 0 || fmt.Sprint(want) != fmt.Sprint(got) {
 			t.Errorf("member %s: in the organisation %v\nalone %v", tc.uid, got, want)
 		}
+	}
+
+	// The lifecycle is kept per (account, region), each member's under its
+	// own UID: member1's two grants in cn-shanghai fail, and are opened there.
+	var opened []string
+	for _, c := range sink.Changes() {
+		opened = append(opened, c.OwnerAccountID+"/"+c.Region+"/"+c.VpnConnectionID+" "+c.Change)
+	}
+	slices.Sort(opened)
+	want := []string{
+		account + "/" + hangzhou + "/vco-own0 opened",
+		member1 + "/" + shanghai + "/vco-mem1c opened", member1 + "/" + shanghai + "/vco-mem1c opened",
+		member2 + "/" + hangzhou + "/vco-mem2a opened",
+	}
+	if !slices.Equal(opened, want) || rep.Summary.Changes != 4 || rep.Summary.StateWarning != "" {
+		t.Errorf("transitions %q (summary %d, warning %q), want %q", opened, rep.Summary.Changes, rep.Summary.StateWarning, want)
+	}
+	for _, k := range [][2]string{{member1, shanghai}, {member2, hangzhou}, {account, hangzhou}} {
+		if recs, _ := store.Load(t.Context(), k[0], k[1]); len(recs) == 0 {
+			t.Errorf("no state stored for %s in %s", k[0], k[1])
+		}
+	}
+	if recs, _ := store.Load(t.Context(), member3, hangzhou); len(recs) != 0 {
+		t.Errorf("state stored for the member that could not be entered: %+v", recs)
 	}
 
 	s2 := rep.Summary
