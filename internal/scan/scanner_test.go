@@ -875,3 +875,48 @@ func TestSlowedBucketKeptWhileRecent(t *testing.T) {
 		}
 	})
 }
+
+// slowMembers answers only when the scan's time is up.
+type slowMembers struct{}
+
+func (slowMembers) Credentials(ctx context.Context, uid string) (Credentials, error) {
+	<-ctx.Done()
+	return Credentials{}, fmt.Errorf("assume role acs:ram::%s:role/vpnauthz-auditor: %w", uid, ctx.Err())
+}
+
+// TestDeadlineWhileEnteringAccount: a member whose credentials are still
+// being asked for when the time runs out is not a denied member: what it
+// would have read is "not scanned before the deadline", and the scan is
+// incomplete, while the own account's connections are read.
+func TestDeadlineWhileEnteringAccount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.addConnection(region, "vco-abcd", 1)
+		s := newTestScanner(t, src.factory(), nil)
+		req := Request{ScanID: "scan-1", Trigger: finding.TriggerCLI, Credentials: testCreds, AccountID: "1000", Members: slowMembers{},
+			Targets: []target.Target{tg(region + ":vco-abcd"), {Region: region, ConnectionID: "vco-mem00001", Account: "2000"}, {Region: "cn-beijing", ConnectionID: "*", Account: "2000"}}}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		sink := &MemSink{}
+		rep, err := s.Run(ctx, req, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Complete {
+			t.Error("complete = true, want false")
+		}
+		byConn := ByConnection(sink.Findings())
+		if got := len(byConn[region+"/vco-abcd"]); got != 2 {
+			t.Errorf("own connection: %d findings, want 2", got)
+		}
+		for _, k := range []string{region + "/vco-mem00001", "cn-beijing/*"} {
+			fs := byConn[k]
+			if len(fs) != 1 || fs[0].Status != finding.StatusError || fs[0].StatusDetail != detailDeadline || fs[0].OwnerAccountID != "2000" {
+				t.Errorf("%s: %+v, want one ERROR not scanned before the deadline, owned by 2000", k, fs)
+			}
+		}
+		if rep.Summary.ConnectionsInScope != 2 || rep.Summary.Connections != 1 {
+			t.Errorf("summary %+v, want 2 in scope, 1 read", rep.Summary)
+		}
+	})
+}
