@@ -21,13 +21,15 @@ var findingKeys = []string{
 	"status_detail", "region", "owner_account_id", "vpn_connection_id", "bind_uid",
 	"bind_product", "bind_instance", "authorization_created_at", "authorization_age_days",
 	"remediation", "exception_reason", "exception_expires", "observed_at",
+	"first_seen_at", "lifecycle",
 }
 
 // summaryKeys are the keys of the scan summary log, as the contract lists them.
 var summaryKeys = []string{
 	"scan_id", "trigger", "started_at", "duration_ms", "complete", "connections",
-	"authorizations", "pass", "fail", "error", "suppressed", "api_calls",
-	"api_retries", "throttled", "findings_delivered",
+	"connections_in_scope", "authorizations", "pass", "fail", "error", "suppressed",
+	"api_calls", "api_retries", "throttled", "findings_delivered", "changes",
+	"state_warning", "role", "accounts", "parent_scan_id", "batch", "batches",
 }
 
 // The rules and statuses, as the contract names them.

@@ -56,14 +56,14 @@ func TestExpiredToken(t *testing.T) {
 }
 
 // TestWrongRegion: a region without connections gives none, and an explicit
-// connection asked for in the wrong region is an ERROR saying it does not
-// exist there.
+// connection asked for in the wrong region does not exist there: nothing can
+// attach it there, one PASS per rule saying so.
 func TestWrongRegion(t *testing.T) {
 	cases := []struct {
 		name            string
 		target          string
 		wantConnections int
-		wantErrorFor    string // connection with the one ERROR finding; "" none
+		wantGoneFor     string // connection with the PASS findings of one that does not exist; "" none
 	}{
 		{"wildcard in a region without connections", "eu-central-1:*", 0, ""},
 		{"wildcard in a region the account never used", "me-east-1:*", 0, ""},
@@ -79,16 +79,17 @@ func TestWrongRegion(t *testing.T) {
 				t.Errorf("report %+v complete=%v delivery=%+v", rep.Summary, rep.Complete, rep.Delivery)
 			}
 			switch {
-			case tc.wantErrorFor == "" && len(rep.Findings) != 0:
+			case tc.wantGoneFor == "" && len(rep.Findings) != 0:
 				t.Errorf("findings for an empty region: %+v", rep.Findings)
-			case tc.wantErrorFor != "":
-				if len(rep.Findings) != 1 {
-					t.Fatalf("%d findings, want one ERROR: %+v", len(rep.Findings), rep.Findings)
+			case tc.wantGoneFor != "":
+				if len(rep.Findings) != len(testPolicy.EnabledRules()) {
+					t.Fatalf("%d findings, want one PASS per rule: %+v", len(rep.Findings), rep.Findings)
 				}
-				f := rep.Findings[0]
-				if f.Status != finding.StatusError || f.VpnConnectionID != tc.wantErrorFor ||
-					!strings.Contains(f.StatusDetail, "does not exist") {
-					t.Errorf("finding %s %s %q, want ERROR saying it does not exist", f.VpnConnectionID, f.Status, f.StatusDetail)
+				for _, f := range rep.Findings {
+					if f.Status != finding.StatusPass || f.VpnConnectionID != tc.wantGoneFor ||
+						!strings.Contains(f.StatusDetail, "no longer exists") {
+						t.Errorf("finding %s %s %q, want PASS saying it no longer exists", f.VpnConnectionID, f.Status, f.StatusDetail)
+					}
 				}
 			}
 			if got := len(storedFindings(cloud, rep.ScanID)); got != len(rep.Findings) {
@@ -99,8 +100,9 @@ func TestWrongRegion(t *testing.T) {
 }
 
 // TestConnectionDeletedMidScan: a connection deleted while its call is on
-// the way ends as an ERROR saying it does not exist; the others keep the
-// verdicts they have without the deletion.
+// the way ends as PASS findings saying it no longer exists (it holds no
+// authorization any more); the others keep the verdicts they have without
+// the deletion.
 func TestConnectionDeletedMidScan(t *testing.T) {
 	cloud := startCloud(t, smallInventory(t, time.Now()))
 	var targets []string
@@ -134,8 +136,8 @@ func TestConnectionDeletedMidScan(t *testing.T) {
 	rep := runScan(t, s, cloud, scanRequest(t, cloudCreds(cloud), targets...))
 
 	got := byConnection(rep.Findings)
-	if fs := got[victim]; len(fs) != 1 || fs[0].Status != finding.StatusError || !strings.Contains(fs[0].StatusDetail, "does not exist") {
-		t.Errorf("deleted connection: %+v, want one ERROR saying it does not exist", fs)
+	if fs := got[victim]; len(fs) != len(testPolicy.EnabledRules()) || fs[0].Status != finding.StatusPass || !strings.Contains(fs[0].StatusDetail, "no longer exists") {
+		t.Errorf("deleted connection: %+v, want one PASS per rule saying it no longer exists", fs)
 	}
 	want := byConnection(before.Findings)
 	for _, id := range targets {
@@ -232,8 +234,8 @@ func TestRevokedBetweenPages(t *testing.T) {
 
 // TestDeletedBetweenListingPages: connections deleted while a region's
 // connections are listed page by page (50 a page). Every connection that
-// existed throughout must still be scanned; a deleted one may end as an
-// ERROR saying it does not exist, or not be scanned at all.
+// existed throughout must still be scanned; a deleted one may end as PASS
+// findings saying it no longer exists, or not be scanned at all.
 func TestDeletedBetweenListingPages(t *testing.T) {
 	const total, region = 120, "cn-beijing"
 	cases := []struct {
@@ -274,9 +276,9 @@ func TestDeletedBetweenListingPages(t *testing.T) {
 				fs := got[id]
 				switch {
 				case deleted[id]:
-					// Read before its deletion (its verdicts then), or an
-					// ERROR saying it does not exist, or not listed at all.
-					if len(fs) > 0 && fs[0].Status == finding.StatusError && !strings.Contains(fs[0].StatusDetail, "does not exist") {
+					// Read before its deletion (its verdicts then), or PASS
+					// saying it no longer exists, or not listed at all.
+					if len(fs) > 0 && fs[0].Status == finding.StatusError {
 						t.Errorf("deleted %s: ERROR %q", id, fs[0].StatusDetail)
 					}
 				case len(fs) == 0:

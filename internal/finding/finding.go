@@ -64,6 +64,11 @@ type Finding struct {
 	ExceptionReason        string `json:"exception_reason"`
 	ExceptionExpires       string `json:"exception_expires"`
 	ObservedAt             string `json:"observed_at"`
+	// FirstSeenAt and Lifecycle come from the state kept between scans
+	// (STATE_STORE); both are empty without one, for an ERROR, and when the
+	// state could not be read.
+	FirstSeenAt string `json:"first_seen_at"`
+	Lifecycle   string `json:"lifecycle"`
 }
 
 // FindingSchema is the schema of a finding log, read from Finding's tags.
@@ -87,16 +92,28 @@ func UID(ruleID, ownerAccountID, region, vpnConnectionID, bindUID, bindInstance 
 // Counts are the per-scan counters, shared by the scan summary log and the
 // report's summary object.
 type Counts struct {
-	Connections       int `json:"connections"`
-	Authorizations    int `json:"authorizations"`
-	Pass              int `json:"pass"`
-	Fail              int `json:"fail"`
-	Error             int `json:"error"`
-	Suppressed        int `json:"suppressed"`
-	APICalls          int `json:"api_calls"`
-	APIRetries        int `json:"api_retries"`
-	Throttled         int `json:"throttled"`
-	FindingsDelivered int `json:"findings_delivered"`
+	// Connections were read (judged, or answered with an error); those the
+	// deadline left unread are in ConnectionsInScope only.
+	Connections int `json:"connections"`
+	// ConnectionsInScope were named: the explicit targets and every
+	// connection a listing found.
+	ConnectionsInScope int `json:"connections_in_scope"`
+	Authorizations     int `json:"authorizations"`
+	Pass               int `json:"pass"`
+	Fail               int `json:"fail"`
+	Error              int `json:"error"`
+	Suppressed         int `json:"suppressed"`
+	APICalls           int `json:"api_calls"`
+	APIRetries         int `json:"api_retries"`
+	Throttled          int `json:"throttled"`
+	FindingsDelivered  int `json:"findings_delivered"`
+	// Changes are the lifecycle transitions the scan made (written to the
+	// state store and handed to the sink as change logs).
+	Changes int `json:"changes"`
+	// StateWarning is why the lifecycle state could not be read or written
+	// ("" when it could): the findings are delivered all the same, with
+	// empty lifecycle fields where the state was not read.
+	StateWarning string `json:"state_warning"`
 }
 
 // Add counts one finding by its status.
@@ -116,6 +133,12 @@ func (c *Counts) Add(f *Finding) {
 // Findings is the number of findings counted.
 func (c *Counts) Findings() int { return c.Pass + c.Fail + c.Error + c.Suppressed }
 
+// Roles of an invocation in a fanned-out scan (the summary's role).
+const (
+	RoleWorker      = "worker"      // scans one batch of accounts
+	RoleCoordinator = "coordinator" // dispatches the batches, scans nothing
+)
+
 // ScanSummary is the one log per invocation with topic vpnauthz-scan.
 type ScanSummary struct {
 	ScanID     string
@@ -124,4 +147,16 @@ type ScanSummary struct {
 	DurationMs int64
 	Complete   bool
 	Counts     Counts
+
+	// Role is RoleWorker or RoleCoordinator in a fanned-out scan, "" for a
+	// scan on its own.
+	Role string
+	// Accounts is how many accounts the scan covered (a coordinator: how
+	// many it dispatched).
+	Accounts int
+	// ParentScanID, Batch (1..Batches) and Batches place a worker in its
+	// fanned-out scan; a coordinator sets Batches only. Empty/zero otherwise.
+	ParentScanID string
+	Batch        int
+	Batches      int
 }

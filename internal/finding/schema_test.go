@@ -40,6 +40,7 @@ func TestFindingSchema(t *testing.T) {
 		"status_detail", "region", "owner_account_id", "vpn_connection_id", "bind_uid",
 		"bind_product", "bind_instance", "authorization_created_at", "authorization_age_days",
 		"remediation", "exception_reason", "exception_expires", "observed_at",
+		"first_seen_at", "lifecycle",
 	}
 	if !slices.Equal(Keys, documented) {
 		t.Errorf("Keys = %v, want %v", Keys, documented)

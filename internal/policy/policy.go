@@ -213,6 +213,41 @@ func (e *Exception) liveAt(now time.Time) bool {
 	return now.Before(e.Expires.Add(24 * time.Hour))
 }
 
+// WithTrusted returns a copy of p that also trusts the given accounts (for
+// one scan: TRUST_ORGANIZATION makes every member of the Resource Directory
+// trusted). p itself, shared by concurrent scans, is left as it is.
+func (p Policy) WithTrusted(accounts ...string) Policy {
+	if len(accounts) == 0 {
+		return p
+	}
+	trusted := make([]string, 0, len(p.TrustedAccountIDs)+len(accounts))
+	trusted = append(trusted, p.TrustedAccountIDs...)
+	for _, a := range accounts {
+		if !slices.Contains(trusted, a) {
+			trusted = append(trusted, a)
+		}
+	}
+	p.TrustedAccountIDs = trusted
+	return p
+}
+
+// Deleted gives the findings of a connection that no longer exists: one
+// PASS per enabled rule, with empty bind fields, as for a connection without
+// authorizations. A deleted connection holds no authorization, so nothing can
+// attach it; it is not an error that needs anyone's attention.
+func (p *Policy) Deleted(region, connectionID, ownerAccountID string, now time.Time) []finding.Finding {
+	out := p.Evaluate(Connection{Region: region, ID: connectionID, AccountID: ownerAccountID}, now)
+	for i := range out {
+		out[i].StatusDetail = DeletedDetail(connectionID)
+	}
+	return out
+}
+
+// DeletedDetail is the status detail of the findings of a deleted connection.
+func DeletedDetail(connectionID string) string {
+	return fmt.Sprintf("VPN connection %s no longer exists: nothing can attach it.", connectionID)
+}
+
 // ErrorFinding is the one finding of a connection that could not be read.
 func ErrorFinding(region, connectionID, ownerAccountID, detail string, now time.Time) finding.Finding {
 	if detail == "" {

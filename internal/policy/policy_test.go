@@ -505,3 +505,62 @@ func TestRuleTableComplete(t *testing.T) {
 		seen[r.ID] = true
 	}
 }
+
+func TestDeleted(t *testing.T) {
+	for _, p := range []Policy{{}, fullPolicy()} {
+		got := p.Deleted(region, connID, scanAcct, now)
+		rules := p.EnabledRules()
+		if len(got) != len(rules) {
+			t.Fatalf("%d findings for %d enabled rules", len(got), len(rules))
+		}
+		for i, f := range got {
+			want := finding.Finding{
+				FindingUID:      finding.UID(rules[i], scanAcct, region, connID, "", ""),
+				RuleID:          rules[i],
+				Title:           ruleByID(rules[i]).Title,
+				Severity:        ruleByID(rules[i]).Severity,
+				Status:          "PASS",
+				StatusDetail:    "VPN connection vco-p0w2jpkhi2eeop6q601 no longer exists: nothing can attach it.",
+				Region:          region,
+				OwnerAccountID:  scanAcct,
+				VpnConnectionID: connID,
+				ObservedAt:      nowString,
+			}
+			if diff := cmp.Diff(want, f); diff != "" {
+				t.Errorf("finding %d mismatch (-want +got):\n%s", i, diff)
+			}
+		}
+	}
+}
+
+func TestWithTrusted(t *testing.T) {
+	const member = "1310000000000001"
+	base := Policy{TrustedAccountIDs: []string{"1210123456123456"}}
+	a := auth()
+	a.BindUID = 1310000000000001
+
+	if f := evalRule(t, base, a, now, finding.RuleUntrustedAccount); f.Status != finding.StatusFail {
+		t.Fatalf("before: %s %q, want FAIL", f.Status, f.StatusDetail)
+	}
+	org := base.WithTrusted(member, "1210123456123456")
+	f := evalRule(t, org, a, now, finding.RuleUntrustedAccount)
+	if f.Status != finding.StatusPass || !strings.HasSuffix(f.StatusDetail, "; it is a trusted account.") {
+		t.Errorf("with the organisation trusted: %s %q, want PASS as a trusted account", f.Status, f.StatusDetail)
+	}
+	if got := org.TrustedAccountIDs; len(got) != 2 || got[0] != "1210123456123456" || got[1] != member {
+		t.Errorf("trusted accounts %v, want the policy's then the extra one, once each", got)
+	}
+	// The shared policy is untouched, even when its slice has room to grow.
+	roomy := Policy{TrustedAccountIDs: make([]string, 1, 8)}
+	roomy.TrustedAccountIDs[0] = "1210123456123456"
+	_ = roomy.WithTrusted(member)
+	if len(base.TrustedAccountIDs) != 1 || len(roomy.TrustedAccountIDs) != 1 || roomy.TrustedAccountIDs[:2][1] != "" {
+		t.Errorf("WithTrusted changed the policy it was called on: %v %v", base.TrustedAccountIDs, roomy.TrustedAccountIDs[:2])
+	}
+	if f := evalRule(t, base, a, now, finding.RuleUntrustedAccount); f.Status != finding.StatusFail {
+		t.Errorf("the shared policy now trusts %s", member)
+	}
+	if got := base.WithTrusted(); len(got.TrustedAccountIDs) != 1 {
+		t.Errorf("WithTrusted() = %v", got.TrustedAccountIDs)
+	}
+}

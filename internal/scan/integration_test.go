@@ -321,19 +321,24 @@ func TestPermanentErrors(t *testing.T) {
 
 	byConn := scan.ByConnection(sink.Findings())
 	checkConnections(t, sink, hangzhou, map[string]int{"vco-good": 1})
-	tests := []struct{ id, detail string }{
-		{"vco-denied", "DescribeVpnCrossAccountAuthorizations failed: Forbidden.RAM (HTTP 403): User not authorized to operate on the specified resource, or this API doesn't support RAM."},
-		{"vco-gone", "VPN connection vco-gone does not exist: DescribeVpnCrossAccountAuthorizations failed: InvalidVpnConnectionInstanceId.NotFound (HTTP 404)"},
+	const denied = "DescribeVpnCrossAccountAuthorizations failed: Forbidden.RAM (HTTP 403): User not authorized to operate on the specified resource, or this API doesn't support RAM."
+	if fs := byConn[hangzhou+"/vco-denied"]; len(fs) != 1 || fs[0].Status != finding.StatusError || fs[0].RuleID != finding.RuleReadAuthorizations ||
+		!strings.Contains(fs[0].StatusDetail, denied) {
+		t.Errorf("vco-denied: findings %+v, want one ERROR containing %q", fs, denied)
 	}
-	for _, tt := range tests {
-		fs := byConn[hangzhou+"/"+tt.id]
-		if len(fs) != 1 || fs[0].Status != finding.StatusError || fs[0].RuleID != finding.RuleReadAuthorizations ||
-			!strings.Contains(fs[0].StatusDetail, tt.detail) {
-			t.Errorf("%s: findings %+v, want one ERROR containing %q", tt.id, fs, tt.detail)
+	// A connection that does not exist (InvalidVpnConnectionInstanceId.NotFound)
+	// holds no authorization: one PASS per rule, not an ERROR.
+	gone := byConn[hangzhou+"/vco-gone"]
+	if len(gone) != 2 {
+		t.Errorf("vco-gone: %d findings, want one PASS per rule: %+v", len(gone), gone)
+	}
+	for _, f := range gone {
+		if f.Status != finding.StatusPass || f.StatusDetail != "VPN connection vco-gone no longer exists: nothing can attach it." || f.BindUID != "" {
+			t.Errorf("vco-gone: %s %q, want PASS saying it no longer exists", f.Status, f.StatusDetail)
 		}
 	}
-	if rep.Summary.APICalls != 3 || rep.Summary.APIRetries != 0 || rep.Summary.Error != 2 || rep.Summary.Connections != 3 {
-		t.Errorf("summary %+v, want 3 calls, no retry, 2 errors", rep.Summary)
+	if rep.Summary.APICalls != 3 || rep.Summary.APIRetries != 0 || rep.Summary.Error != 1 || rep.Summary.Connections != 3 {
+		t.Errorf("summary %+v, want 3 calls, no retry, 1 error", rep.Summary)
 	}
 }
 
@@ -375,65 +380,90 @@ func TestChangesMidScan(t *testing.T) {
 	}
 }
 
+// TestShortDeadline: the deadline comes while the connections are read.
+// Each region's first five reads are answered at once and every later call is
+// held until the scanner gives it up, so what is read before the deadline is
+// fixed by call counts, not by how fast a loaded machine runs. The listing
+// is read to its end first, so every connection in scope is named: each one
+// not read has its own ERROR, and no region is left behind one "*" ERROR.
+// When the listing itself is held, what its first page named still gets its
+// own ERRORs, and the region one ERROR for the rest.
 func TestShortDeadline(t *testing.T) {
-	var conns []vpcemu.Connection
-	for i := range 80 {
-		conns = append(conns, emuConn(vco("d", i), 1))
-	}
-	srv := startEmu(t, map[string][]vpcemu.Connection{hangzhou: conns, "cn-shanghai": conns})
-	// Each region's first listing page and first five connections are
-	// answered at once; every later call is held until the scanner gives it
-	// up. What is read before the deadline is then fixed by call counts, not
-	// by how fast a loaded machine runs.
-	var mu sync.Mutex
-	answered := map[string]int{}
-	srv.SetLatencyFunc(func(action, region string) time.Duration {
-		mu.Lock()
-		defer mu.Unlock()
-		answered[action+region]++
-		if action == "DescribeVpnConnections" && answered[action+region] == 1 ||
-			action == "DescribeVpnCrossAccountAuthorizations" && answered[action+region] <= 5 {
-			return 0
-		}
-		return time.Hour
-	})
-	s := newScanner(t, srv, func(o *scan.Options) { o.Rate = 1000 })
-
-	// 2 s before the deadline: 1 s of calls, 1 s kept for delivery.
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	rep, sink := scanTargets(t, s, ctx, hangzhou+":*", "cn-shanghai:*")
-	if ctx.Err() != nil {
-		t.Error("Run returned after the deadline, want calls stopped at deadline − 1 s")
-	}
-	if rep.Complete {
-		t.Error("complete = true, want false")
-	}
-	byConn := scan.ByConnection(sink.Findings())
-	for _, r := range []string{hangzhou, "cn-shanghai"} {
-		read, late := 0, 0
-		for i := range 80 {
-			fs := byConn[r+"/"+vco("d", i)]
-			switch {
-			case len(fs) == 2 && fs[0].Status != finding.StatusError && fs[1].Status != finding.StatusError:
-				read++
-			case len(fs) == 1 && fs[0].Status == finding.StatusError && fs[0].StatusDetail == "Not scanned before the deadline.":
-				late++
-			case len(fs) == 0:
-				// Not listed before the deadline: covered by the region's ERROR.
-			default:
-				t.Errorf("%s/%s: findings %+v", r, vco("d", i), fs)
+	for _, tc := range []struct {
+		name      string
+		pages     int // listing pages answered
+		wantNamed int
+	}{
+		{"listing complete", 2, 80},
+		{"listing cut short", 1, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns []vpcemu.Connection
+			for i := range 80 {
+				conns = append(conns, emuConn(vco("d", i), 1))
 			}
-		}
-		// What the listing did not reach before the deadline is covered by
-		// one ERROR for the region.
-		region := byConn[r+"/*"]
-		if read+late < 80 && (len(region) != 1 || region[0].Status != finding.StatusError) {
-			t.Errorf("%s: %d connections without findings, region findings %+v: want one ERROR for the region", r, 80-read-late, region)
-		}
-		if read == 0 || late == 0 {
-			t.Errorf("%s: %d read, %d late: want some of each", r, read, late)
-		}
-		t.Logf("%s: %d read, %d not read, %d not listed before the deadline", r, read, late, 80-read-late)
+			srv := startEmu(t, map[string][]vpcemu.Connection{hangzhou: conns, "cn-shanghai": conns})
+			var mu sync.Mutex
+			answered := map[string]int{}
+			srv.SetLatencyFunc(func(action, region string) time.Duration {
+				mu.Lock()
+				defer mu.Unlock()
+				answered[action+region]++
+				if action == actList && answered[action+region] <= tc.pages ||
+					action == actAuth && answered[action+region] <= 5 {
+					return 0
+				}
+				return time.Hour
+			})
+			s := newScanner(t, srv, func(o *scan.Options) { o.Rate = 1000 })
+
+			// 2 s before the deadline: 1 s of calls, 1 s kept for delivery.
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			rep, sink := scanTargets(t, s, ctx, hangzhou+":*", "cn-shanghai:*")
+			if ctx.Err() != nil {
+				t.Error("Run returned after the deadline, want calls stopped at deadline − 1 s")
+			}
+			if rep.Complete {
+				t.Error("complete = true, want false")
+			}
+			byConn := scan.ByConnection(sink.Findings())
+			wantRead := 0
+			if tc.pages == 2 {
+				wantRead = 5
+			}
+			for _, r := range []string{hangzhou, "cn-shanghai"} {
+				read, late := 0, 0
+				for i := range 80 {
+					fs := byConn[r+"/"+vco("d", i)]
+					switch {
+					case len(fs) == 2 && fs[0].Status != finding.StatusError && fs[1].Status != finding.StatusError:
+						read++
+					case len(fs) == 1 && fs[0].Status == finding.StatusError && fs[0].StatusDetail == "Not scanned before the deadline.":
+						late++
+					case len(fs) == 0 && tc.pages < 2:
+						// Not listed before the deadline: covered by the region's ERROR.
+					default:
+						t.Errorf("%s/%s: findings %+v", r, vco("d", i), fs)
+					}
+				}
+				region := byConn[r+"/*"]
+				switch {
+				case tc.pages == 2 && len(region) != 0:
+					t.Errorf("%s: the listing was read to its end, yet the region has findings %+v", r, region)
+				case tc.pages < 2 && (len(region) != 1 || region[0].Status != finding.StatusError ||
+					!strings.HasPrefix(region[0].StatusDetail, "Not scanned before the deadline")):
+					t.Errorf("%s: region findings %+v, want one ERROR for the listing not finished", r, region)
+				}
+				if read != wantRead || read+late != tc.wantNamed {
+					t.Errorf("%s: %d read, %d named and not read; want %d read of %d named", r, read, late, wantRead, tc.wantNamed)
+				}
+				t.Logf("%s: %d read, %d not read, %d not listed before the deadline", r, read, late, 80-read-late)
+			}
+			if rep.Summary.ConnectionsInScope != 2*tc.wantNamed || rep.Summary.Connections != 2*wantRead {
+				t.Errorf("connections in scope %d, read %d; want %d and %d",
+					rep.Summary.ConnectionsInScope, rep.Summary.Connections, 2*tc.wantNamed, 2*wantRead)
+			}
+		})
 	}
 }

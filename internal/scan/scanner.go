@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/policy"
 	"vpnauthz/internal/retry"
 	"vpnauthz/internal/target"
@@ -162,6 +164,12 @@ func validate(req Request, newSource SourceFactory) error {
 		if t.ConnectionID != target.All && !target.ValidConnectionID(t.ConnectionID) {
 			return fmt.Errorf("scan: target %q: invalid VPN connection id", t.String())
 		}
+		if t.Account != "" && !target.ValidAccountID(t.Account) {
+			return fmt.Errorf("scan: target %q: invalid account id", t.String())
+		}
+		if t.Account != "" && t.Account != req.AccountID && req.Members == nil {
+			return fmt.Errorf("scan: target %q names another account, and no member credentials are configured", t.String())
+		}
 	}
 	if req.Credentials.AccessKeyID == "" || req.Credentials.AccessKeySecret == "" {
 		return errors.New("scan: no credentials")
@@ -169,32 +177,53 @@ func validate(req Request, newSource SourceFactory) error {
 	return nil
 }
 
-// regionTargets is what a scan covers in one region.
+// regionTargets is what a scan covers in one region of one account.
 type regionTargets struct {
 	region   string
 	ids      []string // explicit connection ids, without duplicates, in request order
 	wildcard bool
 }
 
-func groupByRegion(ts []target.Target) []regionTargets {
-	var out []regionTargets
-	index := map[string]int{}
+// accountTargets is what a scan covers in one account.
+type accountTargets struct {
+	account string // "": the function's own
+	regions []regionTargets
+}
+
+// groupTargets groups the targets by account, then region, in request order;
+// the own account named by its UID is the own account.
+func groupTargets(ts []target.Target, own string) []accountTargets {
+	var out []accountTargets
+	type key struct{ account, region string }
+	accIndex := map[string]int{}
+	regIndex := map[key]int{}
 	seen := map[target.Target]bool{}
 	for _, t := range ts {
-		i, ok := index[t.Region]
+		if own != "" && t.Account == own {
+			t.Account = ""
+		}
+		a, ok := accIndex[t.Account]
 		if !ok {
-			i = len(out)
-			index[t.Region] = i
-			out = append(out, regionTargets{region: t.Region})
+			a = len(out)
+			accIndex[t.Account] = a
+			out = append(out, accountTargets{account: t.Account})
+		}
+		k := key{t.Account, t.Region}
+		i, ok := regIndex[k]
+		if !ok {
+			i = len(out[a].regions)
+			regIndex[k] = i
+			out[a].regions = append(out[a].regions, regionTargets{region: t.Region})
 		}
 		if seen[t] {
 			continue
 		}
 		seen[t] = true
+		rt := &out[a].regions[i]
 		if t.Wildcard() {
-			out[i].wildcard = true
+			rt.wildcard = true
 		} else {
-			out[i].ids = append(out[i].ids, t.ConnectionID)
+			rt.ids = append(rt.ids, t.ConnectionID)
 		}
 	}
 	return out
@@ -203,6 +232,11 @@ func groupByRegion(ts []target.Target) []regionTargets {
 // Run scans req.Targets and streams the findings to sink (nil: dry run, nothing
 // delivered; req.DryRun also keeps the sink out). Unreadable connections become
 // ERROR findings, not errors; Run returns an error only for an invalid request.
+//
+// With req.State, the findings carry their lifecycle and the transitions go
+// to the sink as change logs; without a sink (a dry run), the state is read
+// to annotate the findings but nothing is written to it, since transitions
+// that are never delivered would be lost to the alerts.
 func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, error) {
 	if err := validate(req, s.opts.NewSource); err != nil {
 		return Report{}, err
@@ -231,23 +265,31 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 	defer cancelScan()
 	defer cancelDeliver()
 
-	principal := req.AccountID
-	if principal == "" {
-		principal = req.Credentials.AccessKeyID
+	pol := s.opts.Policy
+	if len(req.TrustedAccounts) > 0 {
+		extra := make([]string, len(req.TrustedAccounts))
+		for i, a := range req.TrustedAccounts {
+			extra[i] = strconv.FormatInt(a, 10)
+		}
+		pol = pol.WithTrusted(extra...)
 	}
 	r := &run{
-		s:         s,
-		req:       req,
-		principal: principal,
-		out:       make(chan finding.Finding, 64),
-		log:       log,
+		s:          s,
+		req:        req,
+		policy:     pol,
+		out:        make(chan finding.Finding, 64),
+		changes:    make(chan lifecycle.Change, 64),
+		log:        log,
+		deliverCtx: deliverCtx,
+		writeState: sink != nil,
 	}
-	regions := groupByRegion(req.Targets)
-	log.Info("scan started", "trigger", req.Trigger, "targets", len(req.Targets), "regions", len(regions),
-		"dry_run", sink == nil, "credentials", req.Credentials)
+	accounts := groupTargets(req.Targets, req.AccountID)
+	log.Info("scan started", "trigger", req.Trigger, "targets", len(req.Targets), "accounts", len(accounts),
+		"dry_run", sink == nil, "stateful", req.State != nil, "credentials", req.Credentials)
 
-	// One collector hands the findings to the sink as they come, so memory
-	// does not grow with them (unless the caller wants them back).
+	// One collector hands the findings and the transitions to the sink as
+	// they come, so memory does not grow with them (unless the caller wants
+	// the findings back), and the sink is written from one goroutine.
 	var (
 		counts    finding.Counts
 		collected []finding.Finding
@@ -255,35 +297,58 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 	)
 	go func() {
 		defer close(done)
-		writeFailed := false
-		for f := range r.out {
-			f.ScanID, f.Trigger = req.ScanID, req.Trigger
-			counts.Add(&f)
-			if sink != nil {
-				if err := sink.Write(deliverCtx, &f); err != nil && !writeFailed {
-					writeFailed = true
-					log.Warn("writing findings failed", "err", err)
+		writeFailed, changeFailed := false, false
+		out, changes := r.out, r.changes
+		for out != nil || changes != nil {
+			select {
+			case f, ok := <-out:
+				if !ok {
+					out = nil
+					continue
 				}
-			}
-			if req.CollectFindings {
-				collected = append(collected, f)
+				f.ScanID, f.Trigger = req.ScanID, req.Trigger
+				counts.Add(&f)
+				if sink != nil {
+					if err := sink.Write(deliverCtx, &f); err != nil && !writeFailed {
+						writeFailed = true
+						log.Warn("writing findings failed", "err", err)
+					}
+				}
+				if req.CollectFindings {
+					collected = append(collected, f)
+				}
+			case c, ok := <-changes:
+				if !ok {
+					changes = nil
+					continue
+				}
+				counts.Changes++
+				if sink != nil {
+					if err := sink.WriteChange(deliverCtx, &c); err != nil && !changeFailed {
+						changeFailed = true
+						log.Warn("writing lifecycle changes failed", "err", err)
+					}
+				}
 			}
 		}
 	}()
 
 	var wg sync.WaitGroup
-	for _, rt := range regions {
-		wg.Go(func() { r.region(scanCtx, rt) })
+	for _, at := range accounts {
+		wg.Go(func() { r.account(scanCtx, at) })
 	}
 	wg.Wait()
 	close(r.out)
+	close(r.changes)
 	<-done
 
 	counts.Connections = int(r.connections.Load())
+	counts.ConnectionsInScope = int(r.inScope.Load())
 	counts.Authorizations = int(r.authorizations.Load())
 	counts.APICalls = int(r.calls.Load())
 	counts.APIRetries = int(r.retries.Load())
 	counts.Throttled = int(r.throttled.Load())
+	counts.StateWarning = r.stateWarning()
 	summary := finding.ScanSummary{
 		ScanID:     req.ScanID,
 		Trigger:    req.Trigger,
@@ -291,6 +356,11 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 		DurationMs: time.Since(start).Milliseconds(),
 		Complete:   !r.incomplete.Load(),
 		Counts:     counts,
+		Accounts:   len(accounts),
+	}
+	if b := req.Batch; b != nil {
+		summary.Role = finding.RoleWorker
+		summary.ParentScanID, summary.Batch, summary.Batches = b.ParentScanID, b.Batch, b.Batches
 	}
 	delivery := Delivery{Sink: "none"}
 	if sink != nil {
@@ -308,11 +378,15 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 		Delivery:   delivery,
 		Findings:   collected,
 	}
-	log.Info("scan finished", "complete", rep.Complete, "duration_ms", rep.DurationMs,
-		"connections", counts.Connections, "authorizations", counts.Authorizations,
+	log.Info("scan finished", "complete", rep.Complete, "duration_ms", rep.DurationMs, "accounts", len(accounts),
+		"connections", counts.Connections, "connections_in_scope", counts.ConnectionsInScope,
+		"authorizations", counts.Authorizations,
 		"pass", counts.Pass, "fail", counts.Fail, "error", counts.Error, "suppressed", counts.Suppressed,
 		"api_calls", counts.APICalls, "api_retries", counts.APIRetries, "throttled", counts.Throttled,
-		"delivered", delivery.Delivered, "findings_delivered", counts.FindingsDelivered)
+		"changes", counts.Changes, "delivered", delivery.Delivered, "findings_delivered", counts.FindingsDelivered)
+	if counts.StateWarning != "" {
+		log.Warn("lifecycle state degraded", "warning", counts.StateWarning)
+	}
 	if delivery.Error != "" {
 		log.Warn("delivery failed", "sink", delivery.Sink, "err", delivery.Error)
 	}
@@ -325,86 +399,246 @@ func newScanID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// run is the state of one Run shared by its regions.
+// run is the state of one Run shared by its accounts and regions.
 type run struct {
-	s         *Scanner
-	req       Request
-	principal string
-	out       chan finding.Finding
-	log       *slog.Logger
+	s       *Scanner
+	req     Request
+	policy  policy.Policy // the scanner's, with the scan's extra trusted accounts
+	out     chan finding.Finding
+	changes chan lifecycle.Change
+	log     *slog.Logger
+	// deliverCtx bounds the state writes, which the scan's margin must not
+	// cut short; writeState is false when nothing is delivered (dry run).
+	deliverCtx context.Context
+	writeState bool
 
-	connections, authorizations atomic.Int64
-	calls, retries, throttled   atomic.Int64
-	incomplete                  atomic.Bool
+	connections, inScope, authorizations atomic.Int64
+	calls, retries, throttled            atomic.Int64
+	incomplete                           atomic.Bool
+
+	stateMu     sync.Mutex
+	stateErrs   int
+	firstStateE error
 }
 
 func (r *run) emit(f finding.Finding) { r.out <- f }
 
 // errorFinding emits the ERROR finding of what could not be read; remediation
 // replaces the generic advice when the cause calls for other advice.
-func (r *run) errorFinding(region, connectionID string, c cause) {
-	f := policy.ErrorFinding(region, connectionID, r.req.AccountID, c.detail, r.s.opts.Now())
+func (r *run) errorFinding(region, connectionID, owner string, c cause) {
+	f := policy.ErrorFinding(region, connectionID, owner, c.detail, r.s.opts.Now())
 	if c.remediation != "" {
 		f.Remediation = c.remediation
 	}
 	r.emit(f)
 }
 
-// cause is why a read failed: the ERROR finding's detail and, where the
-// generic advice does not fit, its remediation.
-type cause struct{ detail, remediation string }
+// stateFailed notes a failure of the state store; the scan goes on.
+func (r *run) stateFailed(err error) {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	r.stateErrs++
+	if r.firstStateE == nil {
+		r.firstStateE = err
+	}
+	r.log.Warn("lifecycle state", "err", err)
+}
 
-// region reads every targeted connection of one region: explicit ids first,
-// then those the listing finds, page by page, while up to Concurrency workers
-// read the connections already known.
-func (r *run) region(ctx context.Context, rt regionTargets) {
-	log := r.log.With("region", rt.region)
-	src, err := r.s.opts.NewSource(r.req.Credentials, rt.region)
-	if err != nil {
-		c := cause{detail: fmt.Sprintf("Cannot call the VPC API in %s: %v", rt.region, err)}
-		log.Warn("no VPC source", "err", err)
-		for _, id := range rt.ids {
-			r.connections.Add(1)
-			r.errorFinding(rt.region, id, c)
+// stateWarning is the summary's state_warning: the first failure, and how
+// many more there were.
+func (r *run) stateWarning() string {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	switch r.stateErrs {
+	case 0:
+		return ""
+	case 1:
+		return r.firstStateE.Error()
+	}
+	return fmt.Sprintf("%v (and %d more state store failures)", r.firstStateE, r.stateErrs-1)
+}
+
+// cause is why a read failed: the ERROR finding's detail and, where the
+// generic advice does not fit, its remediation. late: the scan's time ran
+// out before the read (the connection was not read); deleted: the
+// connection no longer exists.
+type cause struct {
+	detail, remediation string
+	late, deleted       bool
+}
+
+// memberRoleAdvice is the remediation of an account that could not be entered.
+const memberRoleAdvice = "Deploy the member role in account %s: the RAM role named by MEMBER_ROLE_NAME (default vpnauthz-auditor) " +
+	"with a policy allowing only vpc:DescribeVpnConnections and vpc:DescribeVpnCrossAccountAuthorizations, " +
+	"and a trust policy that admits the scanning account's function role with the ExternalId condition " +
+	"(sts:ExternalId = MEMBER_ROLE_EXTERNAL_ID); the scripts directory has the template and its roll-out. The next scan retries."
+
+// account scans the targets of one account: its credentials first (a
+// member's from Members, once), then its regions in parallel.
+func (r *run) account(ctx context.Context, at accountTargets) {
+	uid, creds := r.req.AccountID, r.req.Credentials
+	if at.account != "" {
+		uid = at.account
+		c, err := r.req.Members.Credentials(ctx, at.account)
+		if err != nil {
+			r.accountFailed(ctx, at, err)
+			return
 		}
-		if rt.wildcard {
-			r.errorFinding(rt.region, target.All, c)
+		creds = c
+	}
+	var wg sync.WaitGroup
+	for _, rt := range at.regions {
+		wg.Go(func() { r.region(ctx, uid, creds, rt) })
+	}
+	wg.Wait()
+}
+
+// accountFailed reports an account whose credentials could not be had: one
+// ERROR for the account, which does not make the scan incomplete; or, when
+// the scan's time ran out while they were asked for, what the deadline left
+// unread, as anywhere else.
+func (r *run) accountFailed(ctx context.Context, at accountTargets, err error) {
+	log := r.log.With("account", at.account)
+	if ctx.Err() != nil {
+		r.incomplete.Store(true)
+		c := cause{detail: detailDeadline, remediation: "Raise the function's timeout or narrow the accounts or targets; the next scan reads this account again.", late: true}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			c = cause{detail: detailCancelled, remediation: "The scan was stopped before this account was read; run it again.", late: true}
+		}
+		log.Warn("account not entered before the deadline", "err", err)
+		for _, rt := range at.regions {
+			r.inScope.Add(int64(len(rt.ids)))
+			for _, id := range rt.ids {
+				r.errorFinding(rt.region, id, at.account, c)
+			}
+			if rt.wildcard {
+				r.errorFinding(rt.region, target.All, at.account, c)
+			}
 		}
 		return
 	}
-	b, release := r.s.bucket(r.principal, rt.region)
-	defer release()
-	ps := r.s.opts.PageSize
+	log.Warn("cannot enter account", "err", err)
+	r.errorFinding(target.All, target.All, at.account, cause{
+		detail:      fmt.Sprintf("Cannot read account %s: its credentials could not be had: %v.", at.account, err),
+		remediation: fmt.Sprintf(memberRoleAdvice, at.account),
+	})
+}
 
-	// The queue holds a page ahead, so the next listing page is read while
-	// the workers still have connections to read.
-	queue := make(chan string, len(rt.ids)+ps)
-	var wg sync.WaitGroup
-	for range r.s.opts.Concurrency {
+// region reads every targeted connection of one region of one account
+// (owner is its UID): the listing first, to its end, so that every
+// connection in scope is named before the time runs out; then up to
+// Concurrency workers read the named connections.
+func (r *run) region(ctx context.Context, owner string, creds Credentials, rt regionTargets) {
+	log := r.log.With("region", rt.region)
+	if owner != r.req.AccountID {
+		log = log.With("account", owner)
+	}
+	src, err := r.s.opts.NewSource(creds, rt.region)
+	if err != nil {
+		c := cause{detail: fmt.Sprintf("Cannot call the VPC API in %s: %v", rt.region, err)}
+		log.Warn("no VPC source", "err", err)
+		r.inScope.Add(int64(len(rt.ids)))
+		for _, id := range rt.ids {
+			r.connections.Add(1)
+			r.errorFinding(rt.region, id, owner, c)
+		}
+		if rt.wildcard {
+			r.errorFinding(rt.region, target.All, owner, c)
+		}
+		return
+	}
+	// The quota is the account's in the region; without an account id, the
+	// access key stands for it.
+	principal := owner
+	if principal == "" {
+		principal = creds.AccessKeyID
+	}
+	b, release := r.s.bucket(principal, rt.region)
+	defer release()
+
+	// The lifecycle of this (account, region): opened after the
+	// credentials, so that an account that cannot be entered reads no state.
+	var tr *lifecycle.Tracker
+	trLive := false
+	if r.req.State != nil {
+		var err error
+		tr, err = lifecycle.Open(ctx, r.req.State, owner, rt.region, r.req.ScanID, r.req.Trigger, r.s.opts.Now())
+		if err != nil {
+			r.stateFailed(err)
+		}
+		trLive = err == nil
+	}
+
+	ids := append([]string(nil), rt.ids...)
+	var listing lifecycle.Listing
+	if rt.wildcard {
+		named := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			named[id] = true
+		}
+		listed, err := r.list(ctx, src, b, rt.region)
+		for _, id := range listed {
+			if !named[id] {
+				named[id] = true
+				ids = append(ids, id)
+			}
+		}
+		if err != nil {
+			c := r.failure(ctx, "DescribeVpnConnections", "", err)
+			if c.remediation == "" {
+				c.remediation = fmt.Sprintf("Check that the function's role is allowed vpc:DescribeVpnConnections in %s; "+
+					"the connections of the region were not listed, and the next scan retries.", rt.region)
+			}
+			log.Warn("listing connections failed", "err", err, "listed", len(listed))
+			r.errorFinding(rt.region, target.All, owner, c)
+		} else {
+			listing = lifecycle.Listing{Complete: true, ConnectionIDs: ids}
+		}
+	}
+	r.inScope.Add(int64(len(ids)))
+
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range min(r.s.opts.Concurrency, len(ids)) {
 		wg.Go(func() {
-			for id := range queue {
-				r.connection(ctx, src, b, rt.region, id)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ids) {
+					return
+				}
+				r.connection(ctx, src, b, tr, trLive, owner, rt.region, ids[i])
 			}
 		})
 	}
-	seen := make(map[string]bool, len(rt.ids))
-	for _, id := range rt.ids {
-		seen[id] = true
-		queue <- id
-	}
-	if rt.wildcard {
-		r.discover(ctx, src, b, rt.region, seen, queue)
-	}
-	close(queue)
 	wg.Wait()
-	log.Debug("region done", "connections", len(seen))
+
+	if tr != nil && r.writeState {
+		changes, err := tr.Finish(r.deliverCtx, listing)
+		if err != nil {
+			r.stateFailed(err)
+		}
+		for _, c := range changes {
+			r.changes <- c
+		}
+		st := tr.Stats()
+		log.Debug("lifecycle state written", "changes", len(changes), "loads", st.Loads,
+			"write_calls", st.WriteCalls, "rows_written", st.RowsWritten, "conflicts", st.Conflicts)
+	}
+	log.Debug("region done", "connections", len(ids))
 }
 
-// discover lists the region's connections and queues those not queued yet.
-// A connection queued by a pass that turned out unsteady stays queued: it was
-// listed, and reading it tells whether it still exists.
-func (r *run) discover(ctx context.Context, src Source, b *bucket, region string, seen map[string]bool, queue chan<- string) {
-	var listed map[string]bool // by this pass
+// list reads the region's connection listing to its end. It returns every
+// connection any pass named, in the order first seen, even when the
+// listing failed: a connection a pass named was listed, and reading it tells
+// whether it still exists.
+func (r *run) list(ctx context.Context, src Source, b *bucket, region string) ([]string, error) {
+	var (
+		order  []string
+		seen   = map[string]bool{}
+		listed map[string]bool // by this pass
+	)
 	err := readList(func(page int) (int, int, int, error) {
 		var p ConnectionPage
 		err := r.call(ctx, b, func(ctx context.Context) error {
@@ -421,20 +655,12 @@ func (r *run) discover(ctx context.Context, src Source, b *bucket, region string
 			added++
 			if !seen[id] {
 				seen[id] = true
-				queue <- id
+				order = append(order, id)
 			}
 		}
 		return len(p.IDs), added, p.TotalCount, err
 	}, func() { listed = map[string]bool{} })
-	if err != nil {
-		c := r.failure(ctx, "DescribeVpnConnections", "", err)
-		if c.remediation == "" {
-			c.remediation = fmt.Sprintf("Check that the function's role is allowed vpc:DescribeVpnConnections in %s; "+
-				"the connections of the region were not listed, and the next scan retries.", region)
-		}
-		r.log.Warn("listing connections failed", "region", region, "err", err)
-		r.errorFinding(region, target.All, c)
-	}
+	return order, err
 }
 
 // maxPasses bounds how often a list that changes while it is paged is read
@@ -503,19 +729,53 @@ type authKey struct {
 }
 
 // connection reads and judges one connection; whatever happens, it gives the
-// connection at least one finding.
-func (r *run) connection(ctx context.Context, src Source, b *bucket, region, id string) {
-	r.connections.Add(1)
+// connection at least one finding. tr (nil: stateless) annotates the
+// findings of a connection read without error; live tells whether it
+// could read the state.
+func (r *run) connection(ctx context.Context, src Source, b *bucket, tr *lifecycle.Tracker, live bool, owner, region, id string) {
 	auths, err := r.readAuthorizations(ctx, src, b, region, id)
 	if err != nil {
 		c := r.failure(ctx, "DescribeVpnCrossAccountAuthorizations", id, err)
+		if c.deleted {
+			r.deleted(tr, live, owner, region, id, c)
+			return
+		}
+		if !c.late {
+			r.connections.Add(1)
+		}
 		r.log.Warn("reading authorizations failed", "region", region, "vpn_connection_id", id, "err", err)
-		r.errorFinding(region, id, c)
+		r.errorFinding(region, id, owner, c)
 		return
 	}
+	r.connections.Add(1)
 	r.authorizations.Add(int64(len(auths)))
-	c := policy.Connection{Region: region, ID: id, AccountID: r.req.AccountID, Authorizations: auths}
-	for _, f := range r.s.opts.Policy.Evaluate(c, r.s.opts.Now()) {
+	c := policy.Connection{Region: region, ID: id, AccountID: owner, Authorizations: auths}
+	fs := r.policy.Evaluate(c, r.s.opts.Now())
+	if tr != nil {
+		for i, a := range tr.Connection(id, fs) {
+			fs[i].FirstSeenAt, fs[i].Lifecycle = a.FirstSeenAt, a.Lifecycle
+		}
+	}
+	for _, f := range fs {
+		r.emit(f)
+	}
+}
+
+// deleted gives a connection that no longer exists its PASS findings: it
+// holds no authorization, so nothing can attach it. Its stored findings are
+// resolved (connection_deleted).
+func (r *run) deleted(tr *lifecycle.Tracker, live bool, owner, region, id string, c cause) {
+	r.connections.Add(1)
+	r.log.Info("VPN connection no longer exists", "region", region, "vpn_connection_id", id, "detail", c.detail)
+	fs := r.policy.Deleted(region, id, owner, r.s.opts.Now())
+	if tr != nil {
+		tr.ConnectionDeleted(id)
+	}
+	for _, f := range fs {
+		if live {
+			// Findings without a bind are PASS whatever happens: never stored.
+			f.Lifecycle = lifecycle.LifecyclePass
+		}
 		r.emit(f)
 	}
 }
@@ -560,18 +820,19 @@ func (r *run) failure(ctx context.Context, action, connectionID string, err erro
 	if !final && (errors.Is(err, retry.ErrNoTime) || ctx.Err() != nil) {
 		r.incomplete.Store(true)
 		if errors.Is(ctx.Err(), context.Canceled) {
-			return cause{detailCancelled, "The scan was stopped before this connection was read; run it again."}
+			return cause{detail: detailCancelled, remediation: "The scan was stopped before this connection was read; run it again.", late: true}
 		}
 		detail := detailDeadline
 		if isAnswer {
 			detail = fmt.Sprintf("Not scanned before the deadline (the last answer was %v).", ae)
 		}
-		return cause{detail, "Raise the function's timeout or narrow SCAN_TARGETS; the next scan reads this connection again."}
+		return cause{detail: detail, remediation: "Raise the function's timeout or narrow SCAN_TARGETS; the next scan reads this connection again.", late: true}
 	}
 	if isAnswer && ae.HTTPStatus == 404 && connectionID != "" && notFoundConnection(ae.Code) {
 		return cause{
-			fmt.Sprintf("VPN connection %s does not exist: %s failed: %v.", connectionID, action, ae),
-			"If the connection was deleted, nothing can attach it any more; remove it from SCAN_TARGETS if it is listed there.",
+			detail:      fmt.Sprintf("VPN connection %s does not exist: %s failed: %v.", connectionID, action, ae),
+			remediation: "If the connection was deleted, nothing can attach it any more; remove it from SCAN_TARGETS if it is listed there.",
+			deleted:     true,
 		}
 	}
 	return cause{detail: fmt.Sprintf("%s failed: %v.", action, err)}

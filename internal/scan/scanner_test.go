@@ -341,7 +341,7 @@ func TestRetries(t *testing.T) {
 		{"throttled exhausted", repeat(throttle, 24), 24, 23, 24, "Throttling.User (HTTP 400): Request was denied due to user flow control. (gave up after 24 attempts)"},
 		{"reset exhausted", six(reset), 6, 5, 0, "connection reset by peer"},
 		{"forbidden not retried", []error{forbidden}, 1, 0, 0, "DescribeVpnCrossAccountAuthorizations failed: Forbidden.RAM (HTTP 403): User not authorized to operate on the specified resource, or this API doesn't support RAM. (request id R1)."},
-		{"not found not retried", []error{notFound}, 1, 0, 0, "VPN connection vco-abcd does not exist"},
+		{"not found not retried", []error{notFound}, 1, 0, 0, deletedMark},
 		{"bad signature not retried", []error{badSig}, 1, 0, 0, "SignatureDoesNotMatch (HTTP 400)"},
 	}
 	for _, tt := range tests {
@@ -357,6 +357,20 @@ func TestRetries(t *testing.T) {
 					s.APICalls, s.APIRetries, s.Throttled, tt.wantCalls, tt.wantRetries, tt.wantThrottled)
 			}
 			fs := sink.Findings()
+			if tt.wantError == deletedMark {
+				// A connection that no longer exists holds no authorization:
+				// one PASS per rule, saying so, not an ERROR.
+				if s.Error != 0 || s.Pass != len(testPolicy.EnabledRules()) || len(fs) != s.Pass || s.Connections != 1 || !rep.Complete {
+					t.Errorf("summary %+v complete=%v, want one PASS per rule of one connection", s, rep.Complete)
+				}
+				for _, f := range fs {
+					if f.Status != finding.StatusPass || f.StatusDetail != "VPN connection vco-abcd no longer exists: nothing can attach it." ||
+						f.BindUID != "" || f.BindInstance != "" || f.Remediation != "" || f.OwnerAccountID != "1000" {
+						t.Errorf("finding of a deleted connection: %+v", f)
+					}
+				}
+				return
+			}
 			if tt.wantError == "" {
 				if s.Error != 0 || len(fs) != wantFindings(2) {
 					t.Errorf("errors=%d findings=%d, want 0 and %d", s.Error, len(fs), wantFindings(2))
@@ -382,6 +396,9 @@ func TestRetries(t *testing.T) {
 		})
 	}
 }
+
+// deletedMark in TestRetries: the connection turns out deleted.
+const deletedMark = "(deleted)"
 
 func TestListingFailure(t *testing.T) {
 	src := newFakeSource()
@@ -473,8 +490,23 @@ func testDeadline(t *testing.T) {
 	if read == 0 || unread == 0 {
 		t.Errorf("read %d, unread %d: want some of each", read, unread)
 	}
-	if rep.Summary.Connections < n {
-		t.Errorf("connections = %d, want at least %d", rep.Summary.Connections, n)
+	// Every connection is named: the 60 explicit ones and the 200 the
+	// listing of cn-shanghai found (its pages come first); read are those
+	// that got a verdict.
+	readSH := 0
+	for k, fs := range byConn {
+		if strings.HasPrefix(k, "cn-shanghai/vco-sh") && len(errorFindings(fs)) == 0 {
+			readSH++
+		}
+	}
+	if rep.Summary.ConnectionsInScope != n+200 || rep.Summary.Connections != read+readSH {
+		t.Errorf("connections in scope %d, read %d; want %d and %d", rep.Summary.ConnectionsInScope, rep.Summary.Connections, n+200, read+readSH)
+	}
+	if fs := byConn["cn-shanghai/*"]; len(fs) != 0 {
+		t.Errorf("cn-shanghai was listed to its end, yet has a region finding: %+v", fs)
+	}
+	if got := countErrorsIn(byConn, "cn-shanghai/vco-sh") + readSH; got != 200 {
+		t.Errorf("cn-shanghai: %d connections with findings, want all 200 listed", got)
 	}
 	if rep.Summary.Error != unread+len(byConn["cn-shanghai/*"])+countErrorsIn(byConn, "cn-shanghai/vco-sh") {
 		t.Errorf("error count %d does not match the ERROR findings", rep.Summary.Error)
@@ -840,6 +872,51 @@ func TestSlowedBucketKeptWhileRecent(t *testing.T) {
 		s.mu.Unlock()
 		if !kept {
 			t.Error("a bucket slowed by throttling two seconds ago was dropped: its next scan would start at the full rate")
+		}
+	})
+}
+
+// slowMembers answers only when the scan's time is up.
+type slowMembers struct{}
+
+func (slowMembers) Credentials(ctx context.Context, uid string) (Credentials, error) {
+	<-ctx.Done()
+	return Credentials{}, fmt.Errorf("assume role acs:ram::%s:role/vpnauthz-auditor: %w", uid, ctx.Err())
+}
+
+// TestDeadlineWhileEnteringAccount: a member whose credentials are still
+// being asked for when the time runs out is not a denied member: what it
+// would have read is "not scanned before the deadline", and the scan is
+// incomplete, while the own account's connections are read.
+func TestDeadlineWhileEnteringAccount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.addConnection(region, "vco-abcd", 1)
+		s := newTestScanner(t, src.factory(), nil)
+		req := Request{ScanID: "scan-1", Trigger: finding.TriggerCLI, Credentials: testCreds, AccountID: "1000", Members: slowMembers{},
+			Targets: []target.Target{tg(region + ":vco-abcd"), {Region: region, ConnectionID: "vco-mem00001", Account: "2000"}, {Region: "cn-beijing", ConnectionID: "*", Account: "2000"}}}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		sink := &MemSink{}
+		rep, err := s.Run(ctx, req, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Complete {
+			t.Error("complete = true, want false")
+		}
+		byConn := ByConnection(sink.Findings())
+		if got := len(byConn[region+"/vco-abcd"]); got != 2 {
+			t.Errorf("own connection: %d findings, want 2", got)
+		}
+		for _, k := range []string{region + "/vco-mem00001", "cn-beijing/*"} {
+			fs := byConn[k]
+			if len(fs) != 1 || fs[0].Status != finding.StatusError || fs[0].StatusDetail != detailDeadline || fs[0].OwnerAccountID != "2000" {
+				t.Errorf("%s: %+v, want one ERROR not scanned before the deadline, owned by 2000", k, fs)
+			}
+		}
+		if rep.Summary.ConnectionsInScope != 2 || rep.Summary.Connections != 1 {
+			t.Errorf("summary %+v, want 2 in scope, 1 read", rep.Summary)
 		}
 	})
 }

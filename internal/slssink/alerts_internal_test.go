@@ -16,8 +16,12 @@ func TestRegionOfEndpoint(t *testing.T) {
 		{"https://log.example.com", ""},
 		{"https://a.b.log.aliyuncs.com", ""},
 	} {
-		// Setup passes the parsed endpoint's host.
-		if got := regionOfEndpoint(endpoint.MustParse(tc.endpoint).Host); got != tc.want {
+		// The endpoint reaches it parsed, as Options.Endpoint: its host.
+		ep, err := endpoint.Parse(tc.endpoint)
+		if err != nil {
+			t.Fatalf("endpoint.Parse(%q): %v", tc.endpoint, err)
+		}
+		if got := regionOfEndpoint(ep.Host); got != tc.want {
 			t.Errorf("regionOfEndpoint(%q) = %q, want %q", tc.endpoint, got, tc.want)
 		}
 	}

@@ -12,18 +12,29 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 )
 
-// batch is the findings of one PutLogs request. The sls.LogGroup is built
-// only when the batch is sent, so a batch being filled costs the findings and
-// nothing more.
+// batch is the logs of one PutLogs request: findings, or lifecycle changes
+// (a log group has one topic, so the two never share a batch). The
+// sls.LogGroup is built only when the batch is sent, so a batch being filled
+// costs the findings and nothing more.
 type batch struct {
 	findings []finding.Finding
+	changes  []lifecycle.Change
 	times    []uint32
 	rawSize  int // protobuf size of the LogGroup's Logs fields
 }
 
-func (b *batch) len() int { return len(b.findings) }
+func (b *batch) len() int { return len(b.findings) + len(b.changes) }
+
+// topic is the batch's log topic.
+func (b *batch) topic() string {
+	if len(b.changes) > 0 {
+		return lifecycle.TopicChange
+	}
+	return finding.TopicFinding
+}
 
 func (b *batch) add(f *finding.Finding, t uint32, size int) {
 	b.findings = append(b.findings, *f)
@@ -36,6 +47,20 @@ type batcher struct {
 	maxLogs  int
 	maxBytes int // for the logs, the LogGroup's other fields deducted
 	cur      batch
+}
+
+// addChange adds a lifecycle change, as add adds a finding.
+func (b *batcher) addChange(c *lifecycle.Change, now time.Time) (full batch, ok bool) {
+	t := timeOf(c.ObservedAt, now)
+	size := logFieldSize(t, lifecycle.ChangeKeys, c.Values())
+	if n := b.cur.len(); n > 0 && (n >= b.maxLogs || b.cur.rawSize+size > b.maxBytes) {
+		full, ok = b.cur, true
+		b.cur = batch{}
+	}
+	b.cur.changes = append(b.cur.changes, *c)
+	b.cur.times = append(b.cur.times, t)
+	b.cur.rawSize += size
+	return full, ok
 }
 
 // add adds f, logged at its observation time or now. When f does not fit in
@@ -65,14 +90,18 @@ func (b *batcher) take() batch {
 }
 
 // logGroup builds the request body of the batch.
-func (b *batch) logGroup(topic, source string) *sls.LogGroup {
+func (b *batch) logGroup(source string) *sls.LogGroup {
+	topic := b.topic()
 	lg := &sls.LogGroup{
 		Topic:  &topic,
 		Source: &source,
-		Logs:   make([]*sls.Log, len(b.findings)),
+		Logs:   make([]*sls.Log, 0, b.len()),
 	}
 	for i := range b.findings {
-		lg.Logs[i] = newLog(b.times[i], finding.Keys, b.findings[i].Values())
+		lg.Logs = append(lg.Logs, newLog(b.times[i], finding.Keys, b.findings[i].Values()))
+	}
+	for i := range b.changes {
+		lg.Logs = append(lg.Logs, newLog(b.times[i], lifecycle.ChangeKeys, b.changes[i].Values()))
 	}
 	return lg
 }
@@ -87,8 +116,12 @@ func newLog(t uint32, keys, values []string) *sls.Log {
 
 // logTime is the log time of a finding: its observation time, or now when
 // that is missing or unreadable.
-func logTime(f *finding.Finding, now time.Time) uint32 {
-	if t, err := time.Parse(time.RFC3339, f.ObservedAt); err == nil && t.Unix() > 0 {
+func logTime(f *finding.Finding, now time.Time) uint32 { return timeOf(f.ObservedAt, now) }
+
+// timeOf is the log time of an observation time (RFC 3339), or now when it
+// is missing or unreadable.
+func timeOf(observedAt string, now time.Time) uint32 {
+	if t, err := time.Parse(time.RFC3339, observedAt); err == nil && t.Unix() > 0 {
 		return uint32(t.Unix())
 	}
 	return uint32(now.Unix())
@@ -117,12 +150,21 @@ func groupOverhead(topic, source string) int {
 	return bytesField(len(topic)) + bytesField(len(source))
 }
 
-// writeJSONLines writes each finding as one line of JSON, the finding's own
-// encoding, so that a reader of the function's log sees exactly the SLS keys.
-func writeJSONLines(w io.Writer, findings []finding.Finding) error {
+// writeJSONLines writes each finding (or change) as one line of JSON, its
+// own encoding, so that a reader of the function's log sees exactly the SLS
+// keys.
+func writeJSONLines(w io.Writer, b *batch) error {
 	bw := bufio.NewWriter(w)
-	for i := range findings {
-		line, err := json.Marshal(&findings[i])
+	for i := range b.findings {
+		line, err := json.Marshal(&b.findings[i])
+		if err != nil {
+			return err
+		}
+		bw.Write(line)
+		bw.WriteByte('\n')
+	}
+	for i := range b.changes {
+		line, err := json.Marshal(&b.changes[i])
 		if err != nil {
 			return err
 		}
@@ -133,10 +175,13 @@ func writeJSONLines(w io.Writer, findings []finding.Finding) error {
 }
 
 // summaryKeys are the content keys of the scan summary log, in order.
+// Every key is always present: the fan-out keys are empty for a scan on its
+// own, and a worker's batch and batches are empty for a coordinator's batch.
 var summaryKeys = []string{
 	"scan_id", "trigger", "started_at", "duration_ms", "complete", "connections",
-	"authorizations", "pass", "fail", "error", "suppressed", "api_calls",
-	"api_retries", "throttled", "findings_delivered",
+	"connections_in_scope", "authorizations", "pass", "fail", "error", "suppressed",
+	"api_calls", "api_retries", "throttled", "findings_delivered", "changes",
+	"state_warning", "role", "accounts", "parent_scan_id", "batch", "batches",
 }
 
 // summaryValues returns the summary's values in the order of summaryKeys.
@@ -145,11 +190,21 @@ func summaryValues(s *finding.ScanSummary) []string {
 	return []string{
 		s.ScanID, s.Trigger, s.StartedAt, strconv.FormatInt(s.DurationMs, 10),
 		strconv.FormatBool(s.Complete), strconv.Itoa(c.Connections),
+		strconv.Itoa(c.ConnectionsInScope),
 		strconv.Itoa(c.Authorizations), strconv.Itoa(c.Pass), strconv.Itoa(c.Fail),
 		strconv.Itoa(c.Error), strconv.Itoa(c.Suppressed), strconv.Itoa(c.APICalls),
 		strconv.Itoa(c.APIRetries), strconv.Itoa(c.Throttled),
-		strconv.Itoa(c.FindingsDelivered),
+		strconv.Itoa(c.FindingsDelivered), strconv.Itoa(c.Changes), c.StateWarning,
+		s.Role, strconv.Itoa(s.Accounts), s.ParentScanID, positive(s.Batch), positive(s.Batches),
 	}
+}
+
+// positive formats n, or "" when it is not set.
+func positive(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // orderedJSON encodes keys and values as one JSON object, keys in the given

@@ -290,8 +290,9 @@ func TestDeliversFindingsAndSummary(t *testing.T) {
 
 			sum := storedSummary(t, e.emu)
 			wantKeys := []string{"scan_id", "trigger", "started_at", "duration_ms", "complete", "connections",
-				"authorizations", "pass", "fail", "error", "suppressed", "api_calls", "api_retries",
-				"throttled", "findings_delivered"}
+				"connections_in_scope", "authorizations", "pass", "fail", "error", "suppressed", "api_calls", "api_retries",
+				"throttled", "findings_delivered", "changes", "state_warning", "role", "accounts",
+				"parent_scan_id", "batch", "batches"}
 			if !slices.Equal(sum.Keys, wantKeys) {
 				t.Errorf("summary keys = %v, want %v", sum.Keys, wantKeys)
 			}
@@ -585,7 +586,8 @@ func TestSetupIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	summaryKeys := []string{"duration_ms", "complete", "connections", "authorizations", "pass", "fail",
-		"error", "suppressed", "api_calls", "api_retries", "throttled", "findings_delivered", "started_at"}
+		"error", "suppressed", "api_calls", "api_retries", "throttled", "findings_delivered", "started_at",
+		"connections_in_scope", "changes", "state_warning", "role", "accounts", "parent_scan_id", "batch", "batches"}
 	for _, k := range append(slices.Clone(finding.Keys), summaryKeys...) {
 		key, ok := index.Keys[k]
 		if !ok {

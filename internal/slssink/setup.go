@@ -31,7 +31,8 @@ var (
 	numericFields = []string{
 		"authorization_age_days", "duration_ms", "connections", "authorizations",
 		"pass", "fail", "error", "suppressed", "api_calls", "api_retries",
-		"throttled", "findings_delivered",
+		"throttled", "findings_delivered", "connections_in_scope", "changes", "accounts",
+		"batch", "batches",
 	}
 	freeTextFields = []string{
 		"title", "status_detail", "remediation", "exception_reason",

@@ -90,6 +90,10 @@ type Stats struct {
 	WireBytes    int64 // lz4-compressed bytes sent
 	Delivered    int   // findings acknowledged by Log Service
 	ToStdout     int   // findings written to standard output instead
+	// ChangesDelivered and ChangesToStdout count the lifecycle change logs
+	// likewise.
+	ChangesDelivered int
+	ChangesToStdout  int
 }
 
 // Sink is a scan.Sink writing to one logstore.
@@ -113,8 +117,9 @@ type Sink struct {
 	senderCtx    context.Context
 	cancelSender context.CancelFunc
 
-	// Owned by the goroutine calling Write and Close.
+	// Owned by the goroutine calling Write, WriteChange and Close.
 	batcher  batcher
+	changes  batcher
 	started  bool
 	closed   bool
 	delivery scan.Delivery
@@ -125,8 +130,8 @@ type Sink struct {
 	cause     error // first failure for good; later batches skip Log Service
 	stdoutErr error
 
-	delivered atomic.Int64
-	toStdout  atomic.Int64
+	delivered, changesDelivered atomic.Int64
+	toStdout, changesToStdout   atomic.Int64
 }
 
 type job struct {
@@ -153,6 +158,10 @@ func New(opts Options) (*Sink, error) {
 		batcher: batcher{
 			maxLogs:  opts.MaxBatchLogs,
 			maxBytes: opts.MaxBatchBytes - groupOverhead(finding.TopicFinding, opts.Source),
+		},
+		changes: batcher{
+			maxLogs:  opts.MaxBatchLogs,
+			maxBytes: opts.MaxBatchBytes - groupOverhead(lifecycle.TopicChange, opts.Source),
 		},
 	}
 	return s, nil
@@ -202,29 +211,35 @@ func (s *Sink) handOver(ctx context.Context, b batch) {
 // already failed in this invocation, writes it to standard output.
 func (s *Sink) deliver(ctx context.Context, b *batch) {
 	if s.cause == nil {
-		lg := b.logGroup(finding.TopicFinding, s.opts.Source)
+		lg := b.logGroup(s.opts.Source)
 		err := s.calls.do(ctx, s.op, func(c *sls.Client) error {
 			return c.PutLogs(s.opts.Project, s.opts.Logstore, lg)
 		})
 		if err == nil {
-			s.delivered.Add(int64(b.len()))
+			s.delivered.Add(int64(len(b.findings)))
+			s.changesDelivered.Add(int64(len(b.changes)))
 			return
 		}
 		s.cause = err
 	}
-	if err := writeJSONLines(s.opts.Stdout, b.findings); err != nil {
+	if err := writeJSONLines(s.opts.Stdout, b); err != nil {
 		if s.stdoutErr == nil {
 			s.stdoutErr = err
 		}
 		return
 	}
-	s.toStdout.Add(int64(b.len()))
+	s.toStdout.Add(int64(len(b.findings)))
+	s.changesToStdout.Add(int64(len(b.changes)))
 }
 
 // Close sends what is buffered, then the summary, whose FindingsDelivered it
-// sets. Delivered is true only when Log Service acknowledged every finding
-// and the summary; Error is then the first failure. Calling Close again
-// returns the same Delivery.
+// sets. Delivered is true only when Log Service acknowledged every finding,
+// every change and the summary; Error is then the first failure. Calling
+// Close again returns the same Delivery.
+//
+// A Sink that was given no findings sends the summary alone: this is how a
+// coordinator of a fanned-out scan writes its summary (Role coordinator,
+// Accounts and Batches dispatched).
 func (s *Sink) Close(ctx context.Context, summary *finding.ScanSummary) scan.Delivery {
 	if s.closed {
 		return s.delivery
@@ -242,6 +257,9 @@ func (s *Sink) Close(ctx context.Context, summary *finding.ScanSummary) scan.Del
 		s.cancelSender()
 	}
 	if last := s.batcher.take(); last.len() > 0 {
+		s.deliver(ctx, &last)
+	}
+	if last := s.changes.take(); last.len() > 0 {
 		s.deliver(ctx, &last)
 	}
 	if summary != nil {
@@ -296,14 +314,22 @@ func (s *Sink) Stats() Stats {
 		WireBytes:    s.calls.clients.wire.wireBytes.Load(),
 		Delivered:    int(s.delivered.Load()),
 		ToStdout:     int(s.toStdout.Load()),
+
+		ChangesDelivered: int(s.changesDelivered.Load()),
+		ChangesToStdout:  int(s.changesToStdout.Load()),
 	}
 }
 
-// WriteChange takes one lifecycle transition.
-//
-// TODO(lifecycle wiring): deliver change logs (topic vpnauthz-change) in
-// their own log groups; until then a scan with a state store reports them
-// as undelivered.
+// WriteChange adds one lifecycle transition: a change log, topic
+// vpnauthz-change, in log groups of their own (a log group has one topic),
+// batched and delivered like the findings, and written to standard output
+// like them when Log Service refuses them. It fails only after Close.
 func (s *Sink) WriteChange(ctx context.Context, c *lifecycle.Change) error {
-	return errors.New("slssink: change logs are not delivered yet")
+	if s.closed {
+		return errors.New("SLS sink: change after close")
+	}
+	if full, ok := s.changes.addChange(c, time.Now()); ok {
+		s.handOver(ctx, full)
+	}
+	return nil
 }

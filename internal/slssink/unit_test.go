@@ -122,7 +122,7 @@ func TestBatchSizeBudget(t *testing.T) {
 		t.Errorf("batch sizes = %v, want %v", got, want)
 	}
 	for i, bt := range batches {
-		lg := bt.logGroup(finding.TopicFinding, source)
+		lg := bt.logGroup(source)
 		raw, err := proto.Marshal(lg)
 		if err != nil {
 			t.Fatal(err)
@@ -145,7 +145,7 @@ func TestBatchSizeTrackingIsExact(t *testing.T) {
 		b := batcher{maxLogs: MaxBatchLogs, maxBytes: DefaultMaxBatchBytes}
 		b.add(&f, time.Now())
 		bt := b.take()
-		lg := bt.logGroup(finding.TopicFinding, "src")
+		lg := bt.logGroup("src")
 		if got, want := bt.rawSize+groupOverhead(finding.TopicFinding, "src"), lg.Size(); got != want {
 			t.Errorf("detail of %d bytes: tracked %d, protobuf %d", n, got, want)
 		}
@@ -158,7 +158,7 @@ func TestLogGroupContents(t *testing.T) {
 	b := batcher{maxLogs: MaxBatchLogs, maxBytes: DefaultMaxBatchBytes}
 	b.add(&f, time.Now())
 	bt := b.take()
-	lg := bt.logGroup(finding.TopicFinding, "vpnauthz")
+	lg := bt.logGroup("vpnauthz")
 	if lg.GetTopic() != finding.TopicFinding || lg.GetSource() != "vpnauthz" || len(lg.Logs) != 1 {
 		t.Fatalf("topic %q source %q logs %d", lg.GetTopic(), lg.GetSource(), len(lg.Logs))
 	}
@@ -193,7 +193,7 @@ func TestLogTimeFallsBackToNow(t *testing.T) {
 func TestJSONLinesAreTheFindings(t *testing.T) {
 	findings := []finding.Finding{testFinding(1), testFinding(2), {Status: finding.StatusError, StatusDetail: "quote \" and\nnewline"}}
 	var out bytes.Buffer
-	if err := writeJSONLines(&out, findings); err != nil {
+	if err := writeJSONLines(&out, &batch{findings: findings}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -238,16 +238,19 @@ func jsonKeys(t *testing.T, line string) []string {
 
 var wantSummaryKeys = []string{
 	"scan_id", "trigger", "started_at", "duration_ms", "complete", "connections",
-	"authorizations", "pass", "fail", "error", "suppressed", "api_calls",
-	"api_retries", "throttled", "findings_delivered",
+	"connections_in_scope", "authorizations", "pass", "fail", "error", "suppressed",
+	"api_calls", "api_retries", "throttled", "findings_delivered", "changes",
+	"state_warning", "role", "accounts", "parent_scan_id", "batch", "batches",
 }
 
 func testSummary() *finding.ScanSummary {
 	return &finding.ScanSummary{
 		ScanID: "scan-0001", Trigger: finding.TriggerHTTP, StartedAt: "2026-05-01T10:00:00Z",
 		DurationMs: 1234, Complete: true,
-		Counts: finding.Counts{Connections: 3, Authorizations: 5, Pass: 6, Fail: 2, Error: 1,
-			Suppressed: 1, APICalls: 9, APIRetries: 2, Throttled: 1, FindingsDelivered: 10},
+		Counts: finding.Counts{Connections: 3, ConnectionsInScope: 4, Authorizations: 5, Pass: 6, Fail: 2, Error: 1,
+			Suppressed: 1, APICalls: 9, APIRetries: 2, Throttled: 1, FindingsDelivered: 10,
+			Changes: 3, StateWarning: "lifecycle: read the state of 1000 in cn-hangzhou: OTSServerUnavailable"},
+		Role: finding.RoleWorker, Accounts: 2, ParentScanID: "scan-0000", Batch: 2, Batches: 7,
 	}
 }
 
@@ -268,6 +271,9 @@ func TestSummaryLog(t *testing.T) {
 		"duration_ms": "1234", "complete": "true", "connections": "3", "authorizations": "5",
 		"pass": "6", "fail": "2", "error": "1", "suppressed": "1", "api_calls": "9",
 		"api_retries": "2", "throttled": "1", "findings_delivered": "10",
+		"connections_in_scope": "4", "changes": "3", "role": "worker", "accounts": "2",
+		"parent_scan_id": "scan-0000", "batch": "2", "batches": "7",
+		"state_warning": "lifecycle: read the state of 1000 in cn-hangzhou: OTSServerUnavailable",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -277,6 +283,13 @@ func TestSummaryLog(t *testing.T) {
 	s.Complete = false
 	if v := summaryValues(s)[slices.Index(summaryKeys, "complete")]; v != "false" {
 		t.Errorf("complete = %q, want false", v)
+	}
+	// A scan on its own: the fan-out keys are there, empty.
+	alone := &finding.ScanSummary{ScanID: "x", Accounts: 1}
+	for k, want := range map[string]string{"role": "", "parent_scan_id": "", "batch": "", "batches": "", "accounts": "1", "state_warning": "", "changes": "0"} {
+		if v := summaryValues(alone)[slices.Index(summaryKeys, k)]; v != want {
+			t.Errorf("scan on its own: %s = %q, want %q", k, v, want)
+		}
 	}
 
 	var out bytes.Buffer

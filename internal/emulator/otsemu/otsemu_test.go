@@ -181,6 +181,40 @@ func TestGetRangeOrderAndPaging(t *testing.T) {
 	wantCode(t, "reversed range", err, CodeParameterInvalid, 400)
 }
 
+// TestGetRangeAfterReplace: a range read after a row was replaced answers
+// the row as it now is (a range read once kept answering the first version).
+func TestGetRangeAfterReplace(t *testing.T) {
+	s := start(t, Options{})
+	c := client(s, longKey)
+	if err := createTable(t, c, "t", -1); err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		start, end := &tablestore.PrimaryKey{}, &tablestore.PrimaryKey{}
+		start.AddPrimaryKeyColumn("p", "a")
+		start.AddPrimaryKeyColumnWithMinValue("n")
+		end.AddPrimaryKeyColumn("p", "a")
+		end.AddPrimaryKeyColumnWithMaxValue("n")
+		resp, err := c.GetRange(&tablestore.GetRangeRequest{RangeRowQueryCriteria: &tablestore.RangeRowQueryCriteria{
+			TableName: "t", StartPrimaryKey: start, EndPrimaryKey: end, MaxVersion: 1}})
+		if err != nil || len(resp.Rows) != 1 || len(resp.Rows[0].Columns) != 1 {
+			t.Fatalf("GetRange: %+v %v", resp, err)
+		}
+		return resp.Rows[0].Columns[0].Value.(string)
+	}
+	for _, v := range []string{"first", "second", "third"} {
+		ch := &tablestore.PutRowChange{TableName: "t", PrimaryKey: pk("a", 1)}
+		ch.AddColumn("v", v)
+		ch.SetCondition(tablestore.RowExistenceExpectation_IGNORE)
+		if _, err := c.PutRow(&tablestore.PutRowRequest{PutRowChange: ch}); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(); got != v {
+			t.Errorf("range read after writing %q: %q", v, got)
+		}
+	}
+}
+
 func TestBatchConditions(t *testing.T) {
 	s := start(t, Options{})
 	c := client(s, stsKey)

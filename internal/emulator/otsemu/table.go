@@ -270,9 +270,9 @@ func (t *table) put(pk []value, cols []cell, now time.Time) *apiError {
 		r.writtenMs = nowMs
 	}
 	slices.SortFunc(r.cols, func(a, b cell) int { return strings.Compare(a.name, b.name) })
-	if _, exists := t.rows[r.key]; !exists {
-		t.dirty = true
-	}
+	// The sorted view holds row pointers: a replaced row must be sorted in
+	// again, or range reads would keep answering its first version.
+	t.dirty = true
 	t.rows[r.key] = r
 	return nil
 }
