@@ -15,6 +15,7 @@ import (
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/lifecycle"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/statestore"
 )
@@ -332,8 +333,7 @@ func TestLifecycleOnTablestore(t *testing.T) {
 		Location:    statestore.Location{Instance: otsemu.DefaultInstance, Table: "vpnauthz_state"},
 		Endpoint:    ots.Endpoint(),
 		Credentials: statestore.Credentials{AccessKeyID: otsCred.AccessKeyID, AccessKeySecret: otsCred.AccessKeySecret, SecurityToken: otsCred.SecurityToken},
-		Attempts:    2,
-		Backoff:     time.Millisecond,
+		Retry:       retry.Policy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
