@@ -354,6 +354,8 @@ func TestOrganisationFanout(t *testing.T) {
 	}
 	if logs := o.storedSummary(a.ScanID); len(logs) != 1 {
 		t.Errorf("%d summary logs of the coordinator, want 1", len(logs))
+	} else if c := logs[0].Contents; c["role"] != "coordinator" || c["accounts"] != "20" || c["batches"] != "4" || c["pass"] != "0" {
+		t.Errorf("coordinator summary %v, want role coordinator, 20 accounts, 4 batches, no findings", c)
 	}
 	st := fx.fc.Stats()
 	if st.Async != 4 || st.Deliveries != 4 || st.Succeeded != 4 || st.Failed != 0 {
