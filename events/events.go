@@ -42,12 +42,26 @@ type SLSEvent = fcevents.SlsEvent
 type SLSSource = fcevents.Source
 
 // ScanPayload is the optional JSON of a timer payload and of a POST /scans
-// body. Targets are "REGION:vco-…" or "REGION:*" and must lie inside the
-// configured SCAN_TARGETS; none means all of SCAN_TARGETS. DryRun scans
-// without delivering findings.
+// body. Targets are "[UID/]REGION:vco-…" or "[UID/]REGION:*" and must lie
+// inside the configured SCAN_TARGETS and ACCOUNTS; none means all of them.
+// DryRun scans without delivering findings.
+//
+// A timer payload may instead be a worker's: the batch a coordinator
+// dispatched (ScanID, Batch, Batches and Accounts, all four), which scans
+// SCAN_TARGETS in exactly those accounts. POST /scans takes no worker
+// fields.
 type ScanPayload struct {
-	Targets []string `json:"targets,omitempty"`
-	DryRun  bool     `json:"dryRun"`
+	Targets  []string `json:"targets,omitempty"`
+	DryRun   bool     `json:"dryRun"`
+	ScanID   string   `json:"scanId,omitempty"`   // the coordinator's scan id
+	Batch    int      `json:"batch,omitempty"`    // 1..Batches
+	Batches  int      `json:"batches,omitempty"`  // how many batches the coordinator dispatched
+	Accounts []string `json:"accounts,omitempty"` // the account UIDs of this batch
+}
+
+// Worker reports whether the payload is a worker's batch.
+func (p ScanPayload) Worker() bool {
+	return p.ScanID != "" || p.Batch != 0 || p.Batches != 0 || len(p.Accounts) > 0
 }
 
 // CloudEvent is the envelope EventBridge delivers to a function (eventSchema

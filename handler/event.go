@@ -8,6 +8,7 @@ import (
 
 	"vpnauthz/events"
 	"vpnauthz/internal/actiontrail"
+	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/target"
 )
@@ -17,10 +18,12 @@ func (inv *invocation) ignore(reason string) (Result, error) {
 	return &Ignored{Ignored: true, Reason: reason}, nil
 }
 
-// event rescans the connection an ActionTrail record names. The record is a
-// hint, not the truth: the scan reads the connection's current state. A
-// DeleteVpnConnection is scanned too: the ERROR finding saying the
-// connection no longer exists is the record that it went.
+// event rescans the connection an ActionTrail record names, in the account
+// the record names (recipientAccountId, else userIdentity.accountId): the
+// function's own, or a member among ACCOUNTS, read with its member role. The
+// record is a hint, not the truth: the scan reads the connection's current
+// state. A DeleteVpnConnection is scanned too: what the scan finds says the
+// connection is gone.
 func (inv *invocation) event(raw json.RawMessage) (Result, error) {
 	var ce events.CloudEvent
 	if err := decodeJSON(raw, &ce); err != nil {
@@ -42,32 +45,62 @@ func (inv *invocation) event(raw json.RawMessage) (Result, error) {
 	if ig != nil {
 		return inv.ignore(ig.Reason)
 	}
-	region, id := req.Region, req.ConnectionID
-
 	if len(cfg.Targets) == 0 {
 		// Out of scope, like any connection SCAN_TARGETS does not cover: an
 		// error would make FC retry every VPN change and then dead-letter it.
 		return inv.ignore("SCAN_TARGETS is empty: no connection is in scope")
 	}
-	var targets []target.Target
-	if id == "" {
-		// A create whose response was not recorded: the new connection is
-		// somewhere in the region, so rescan what the scope holds there.
-		targets = target.InRegion(cfg.Targets, region)
-		if len(targets) == 0 {
-			return inv.ignore(fmt.Sprintf("no target of SCAN_TARGETS is in %s", region))
-		}
-	} else {
-		t := target.Target{Region: region, ConnectionID: id}
-		if !target.Covers(cfg.Targets, t) {
-			return inv.ignore(fmt.Sprintf("%s is outside SCAN_TARGETS", t))
-		}
-		targets = []target.Target{t}
+	o, err := inv.organisation(cfg)
+	if err != nil {
+		return nil, err
+	}
+	targets, why := o.eventTargets(cfg, req.Account, req.Region, req.ConnectionID)
+	if why != "" {
+		return inv.ignore(why)
 	}
 	if err := inv.credentials(); err != nil {
 		return nil, err
 	}
-	return inv.asyncResult(finding.TriggerEvent, targets, false)
+	return inv.asyncResult(scanJob{trigger: finding.TriggerEvent, targets: targets, org: o}, nil)
+}
+
+// eventTargets gives what a change to a connection (id "" for a create whose
+// new id was not recorded: every connection of the region in scope) asks to
+// scan, in the account the record names: the function's own or a scanned
+// member, with that member's role. why says why nothing is in scope.
+func (o *org) eventTargets(cfg *config.Config, account, region, id string) (targets []target.Target, why string) {
+	account = o.eventAccount(account)
+	if !o.covers(account) {
+		return nil, o.outsideReason(account)
+	}
+	scope := o.scope(cfg)
+	if id == "" {
+		targets = target.InAccountRegion(scope, account, region)
+		if len(targets) == 0 {
+			where := region
+			if account != "" {
+				where = account + "/" + region
+			}
+			return nil, fmt.Sprintf("no target of SCAN_TARGETS is in %s", where)
+		}
+		return targets, ""
+	}
+	t := target.Target{Region: region, ConnectionID: id, Account: account}
+	if !target.Covers(scope, t) {
+		return nil, fmt.Sprintf("%s is outside SCAN_TARGETS", t)
+	}
+	return []target.Target{t}, ""
+}
+
+// eventAccount is the account a record names, written as targets write it.
+// A record naming none is about the function's own account; so is any
+// record when neither ACCOUNTS nor TRUST_ORGANIZATION is set and the
+// function's account is not known (a local run), as before organisations.
+func (o *org) eventAccount(account string) string {
+	if account == "" || (!o.active && o.own == "") {
+		return ""
+	}
+	return o.local(account)
 }
 
 // actionTrailRecord decodes the data of a CloudEvent, given as an object or

@@ -26,8 +26,13 @@ import (
 	"log/slog"
 	"os"
 
+	"vpnauthz/events"
+	"vpnauthz/internal/accounts"
 	"vpnauthz/internal/config"
+	"vpnauthz/internal/fanout"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/scan"
+	"vpnauthz/internal/trail"
 )
 
 // Scanner runs one scan; *scan.Scanner is the real one.
@@ -49,6 +54,27 @@ type Options struct {
 	Logger *slog.Logger
 	// NewScanID returns a fresh scan id; default 32 random hex digits.
 	NewScanID func() string
+
+	// The clients of organisation scans, the state store, fan-out and the
+	// trail, each called with the invocation it serves (its credentials,
+	// region, account). internal/function wires the real ones; a nil one
+	// is a feature the handler cannot use.
+
+	// ListDirectory reads the Resource Directory's management account and
+	// members, for ACCOUNTS=resource-directory and TRUST_ORGANIZATION.
+	ListDirectory func(ctx context.Context, inv Invocation) (accounts.Listing, error)
+	// NewMembers gives one scan the credentials of the other accounts it
+	// reads (AssumeRole into their member role, cached for the scan).
+	NewMembers func(ctx context.Context, inv Invocation, scanID string) (scan.MemberCredentials, error)
+	// NewState opens the finding state store (STATE_STORE); nil, or a nil
+	// Store: stateless scans.
+	NewState func(ctx context.Context, inv Invocation) (lifecycle.Store, error)
+	// Dispatch starts one asynchronous worker invocation of this function
+	// per batch of accounts; nil: a timer scan never fans out.
+	Dispatch func(ctx context.Context, inv Invocation, scanID string, batches [][]string) ([]fanout.Dispatched, error)
+	// ReadTrail reads the ActionTrail records a Log Service trigger event
+	// announces.
+	ReadTrail func(ctx context.Context, inv Invocation, ev *events.SLSEvent) (trail.Result, error)
 }
 
 // Handler serves invocations. It is safe for concurrent use.
@@ -97,6 +123,10 @@ type Invocation struct {
 	// Collect keeps a timer or EventBridge scan's findings for the caller,
 	// in ScanResult.Findings (an HTTP answer always carries them).
 	Collect bool
+	// FunctionName and Qualifier name the running function, which a
+	// coordinator invokes for its workers; no name: no fan-out.
+	FunctionName string
+	Qualifier    string
 }
 
 // Error types of invocation errors, shown by FC as the errorType of a failed
@@ -108,7 +138,13 @@ const (
 	ErrDeliveryFailed       = "DeliveryFailed"       // findings could not be delivered: let FC retry
 	ErrInvalidContext       = "InvalidContext"       // no FC invocation context or no credentials in it
 	ErrScanFailed           = "ScanFailed"           // the scanner refused the request
+	ErrDispatchFailed       = "DispatchFailed"       // a coordinator could not start every batch: let FC retry
+	ErrTrailReadFailed      = "TrailReadFailed"      // a Log Service trigger's logs could not be read: let the trigger retry
 )
+
+// TriggerSLS is the trigger of scans a Log Service trigger asked for (an
+// ActionTrail trail delivering to a logstore).
+const TriggerSLS = "sls"
 
 // Error is a failed invocation: Type is one of the Err* constants, what FC
 // shows as the errorType, and Message says what went wrong.
@@ -129,6 +165,9 @@ const (
 	kindTimer = "timer"
 	kindHTTP  = "http"
 	kindEvent = "event"
+	kindSLS   = TriggerSLS
+	// kindWorker is a coordinator's batch, the event of a fan-out worker.
+	kindWorker = "worker"
 )
 
 // invocation is the state of one invocation; it is never shared.
@@ -138,13 +177,15 @@ type invocation struct {
 	Invocation
 	scanID string
 	log    *slog.Logger
+	base   *slog.Logger // log without the scan id
 	// abortErr is the invocation error an HTTP request ended with.
 	abortErr error
 }
 
 func (h *Handler) begin(ctx context.Context, in Invocation) *invocation {
 	inv := &invocation{h: h, ctx: ctx, Invocation: in, scanID: h.opts.NewScanID()}
-	inv.log = h.opts.Logger.With("request_id", in.RequestID, "scan_id", inv.scanID)
+	inv.base = h.opts.Logger.With("request_id", in.RequestID)
+	inv.log = inv.base.With("scan_id", inv.scanID)
 	return inv
 }
 
@@ -164,6 +205,10 @@ func (h *Handler) Handle(ctx context.Context, in Invocation, event json.RawMessa
 		return inv.timer(event)
 	case kindHTTP:
 		return inv.httpEvent(event)
+	case kindSLS:
+		return inv.slsEvent(event)
+	case kindWorker:
+		return inv.workerEvent(event)
 	default:
 		return inv.event(event)
 	}
@@ -192,8 +237,24 @@ func detect(event []byte) (string, error) {
 	if spec && typ {
 		return kindEvent, nil
 	}
+	// A fan-out worker: the batch payload a coordinator sent.
+	_, scanID := keys["scanId"]
+	_, accts := keys["accounts"]
+	if scanID && accts {
+		return kindWorker, nil
+	}
+	// A Log Service trigger: the shard's source, and the job that ran. A
+	// CloudEvent has a source too, but never these.
+	_, source := keys["source"]
+	_, job := keys["jobName"]
+	_, task := keys["taskId"]
+	_, cursorTime := keys["cursorTime"]
+	if source && (job || task || cursorTime) {
+		return kindSLS, nil
+	}
 	return "", fmt.Errorf("unrecognised event with keys %s: expected a timer event (triggerTime, triggerName), "+
-		"an HTTP trigger event (version \"v1\", requestContext) or a CloudEvent (specversion, type)", keyList(keys))
+		"an HTTP trigger event (version \"v1\", requestContext), a CloudEvent (specversion, type) "+
+		"or a Log Service trigger event (source, jobName, taskId, cursorTime)", keyList(keys))
 }
 
 // config returns the configuration, or the invocation error every

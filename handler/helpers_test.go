@@ -169,15 +169,17 @@ type rig struct {
 	scanner *fakeScanner
 	sinks   *fakeSinks
 	logs    *testutil.Buffer
+	trail   *fakeTrail
 }
 
 func newRig(t testing.TB, change func(*Options)) *rig {
 	t.Helper()
-	r := &rig{scanner: &fakeScanner{}, sinks: &fakeSinks{}, logs: &testutil.Buffer{}}
+	r := &rig{scanner: &fakeScanner{}, sinks: &fakeSinks{}, logs: &testutil.Buffer{}, trail: newFakeTrail()}
 	opts := Options{
 		Config:    testConfig(t),
 		Scanner:   r.scanner,
 		NewSink:   r.sinks.New,
+		ReadTrail: r.trail.Read,
 		Version:   "1.2.3",
 		Logger:    slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NewScanID: func() string { return testScanID },
@@ -207,7 +209,13 @@ func testInvocation() Invocation {
 // leaks into the answer, the error or the logs.
 func (r *rig) invoke(t testing.TB, event []byte) (Result, error) {
 	t.Helper()
-	resp, err := r.h.Handle(context.Background(), testInvocation(), event)
+	return r.invokeAs(t, context.Background(), testInvocation(), event)
+}
+
+// invokeAs is invoke with the context and invocation given.
+func (r *rig) invokeAs(t testing.TB, ctx context.Context, in Invocation, event []byte) (Result, error) {
+	t.Helper()
+	resp, err := r.h.Handle(ctx, in, event)
 	checkResult(t, resp, err)
 	out, _ := json.Marshal(resp)
 	var text string

@@ -18,6 +18,7 @@ import (
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
+	"vpnauthz/internal/target"
 )
 
 // TokenHeader carries the bearer token when Authorization is taken by the
@@ -56,6 +57,7 @@ type APIError struct {
 // list even when empty, and on 502 the delivery error.
 type HTTPReport struct {
 	scan.Report
+	Accounts *AccountsReport   `json:"accounts,omitempty"` // an organisation scan's accounts
 	Findings []finding.Finding `json:"findings"`
 	Error    *APIError         `json:"error,omitempty"`
 }
@@ -244,7 +246,7 @@ func (s *httpServer) scans(w http.ResponseWriter, r *http.Request) {
 	var p parsedPayload
 	if herr == nil {
 		var err error
-		if p, err = parsePayload(body); err != nil {
+		if p, err = parsePayload(body, false); err != nil {
 			herr = &httpError{status: http.StatusBadRequest, code: CodeInvalidBody, msg: "request body: " + err.Error()}
 		}
 	}
@@ -253,7 +255,12 @@ func (s *httpServer) scans(w http.ResponseWriter, r *http.Request) {
 		herr.write(w)
 		return
 	}
-	targets, terr := resolveTargets(cfg.Targets, p)
+	o, err := inv.organisation(cfg)
+	if err != nil {
+		inv.abort(w, err)
+		return
+	}
+	targets, terr := resolveTargets(cfg, o, p)
 	if terr != nil {
 		inv.log.Warn("bad targets", "error", terr.msg)
 		status, code := http.StatusBadRequest, CodeInvalidTarget
@@ -272,7 +279,8 @@ func (s *httpServer) scans(w http.ResponseWriter, r *http.Request) {
 	}
 
 	dryRun := p.DryRun || inv.DryRun
-	report, rerr := inv.run(finding.TriggerHTTP, targets, dryRun, true)
+	report, rerr := inv.run(scanJob{trigger: finding.TriggerHTTP, targets: targets, dryRun: dryRun, collect: true,
+		org: o, whole: !p.targetsGiven})
 	if rerr != nil {
 		status := http.StatusInternalServerError
 		if rerr.typ == ErrDeliveryFailed {
@@ -281,7 +289,7 @@ func (s *httpServer) scans(w http.ResponseWriter, r *http.Request) {
 		(&httpError{status: status, code: rerr.typ, msg: rerr.msg}).write(w)
 		return
 	}
-	out := &HTTPReport{Report: report, Findings: report.Findings}
+	out := &HTTPReport{Report: report, Accounts: o.report(len(target.Accounts(targets))), Findings: report.Findings}
 	out.Report.Findings = nil
 	if out.Findings == nil {
 		out.Findings = []finding.Finding{}

@@ -12,12 +12,23 @@ import (
 	"strings"
 
 	"vpnauthz/events"
+	"vpnauthz/internal/config"
 	"vpnauthz/internal/target"
 )
 
 // payloadKeys are the keys a ScanPayload may have, spelled exactly: the
-// decoder would otherwise accept any letter case.
-var payloadKeys = []string{"targets", "dryRun"}
+// decoder would otherwise accept any letter case. workerKeys only a timer
+// payload may have: a coordinator's batch.
+var (
+	payloadKeys = []string{"targets", "dryRun"}
+	workerKeys  = []string{"scanId", "batch", "batches", "accounts"}
+)
+
+// Bounds of a worker payload.
+const (
+	maxParentScanID = 128
+	maxBatches      = 100000
+)
 
 // parsedPayload is a decoded ScanPayload and whether it named targets.
 type parsedPayload struct {
@@ -26,10 +37,11 @@ type parsedPayload struct {
 }
 
 // parsePayload decodes a timer payload or POST /scans body strictly: one JSON
-// object, only the keys targets and dryRun, each of its type, nothing after
-// it. Empty input is an empty payload. Errors name the field and what was
-// wrong with it.
-func parsePayload(data []byte) (parsedPayload, error) {
+// object, only the keys targets and dryRun (and, for a timer's worker
+// payload, scanId, batch, batches and accounts), each of its type, nothing
+// after it. Empty input is an empty payload. Errors name the field and what
+// was wrong with it.
+func parsePayload(data []byte, worker bool) (parsedPayload, error) {
 	var p parsedPayload
 	if len(bytes.TrimSpace(data)) == 0 {
 		return p, nil
@@ -42,9 +54,13 @@ func parsePayload(data []byte) (parsedPayload, error) {
 	if err := trailing(dec); err != nil {
 		return p, err
 	}
+	allowed := payloadKeys
+	if worker {
+		allowed = append(slices.Clip(payloadKeys), workerKeys...)
+	}
 	var unknown []string
 	for k := range obj {
-		if !slices.Contains(payloadKeys, k) {
+		if !slices.Contains(allowed, k) {
 			unknown = append(unknown, quote(k))
 		}
 	}
@@ -54,7 +70,7 @@ func parsePayload(data []byte) (parsedPayload, error) {
 		if len(unknown) > 1 {
 			noun = "fields"
 		}
-		return p, fmt.Errorf("unknown %s %s (allowed: targets, dryRun)", noun, limitList(unknown))
+		return p, fmt.Errorf("unknown %s %s (allowed: %s)", noun, limitList(unknown), strings.Join(allowed, ", "))
 	}
 	if raw, ok := obj["targets"]; ok && !isNull(raw) {
 		var items []json.RawMessage
@@ -76,7 +92,83 @@ func parsePayload(data []byte) (parsedPayload, error) {
 			return p, fmt.Errorf(`field "dryRun" must be true or false, got %s`, jsonKind(raw))
 		}
 	}
+	if worker {
+		if err := parseWorker(obj, &p); err != nil {
+			return p, err
+		}
+	}
 	return p, nil
+}
+
+// parseWorker reads the fields of a coordinator's batch: all four or none.
+func parseWorker(obj map[string]json.RawMessage, p *parsedPayload) error {
+	var given, missing []string
+	for _, k := range workerKeys {
+		if raw, ok := obj[k]; ok && !isNull(raw) {
+			given = append(given, k)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("a worker payload needs scanId, batch, batches and accounts; %s missing", strings.Join(missing, ", "))
+	}
+	if p.targetsGiven {
+		return errors.New(`a worker payload names accounts, not targets: it scans SCAN_TARGETS in them; remove "targets"`)
+	}
+	if err := json.Unmarshal(obj["scanId"], &p.ScanID); err != nil {
+		return fmt.Errorf(`field "scanId" must be a string, got %s`, jsonKind(obj["scanId"]))
+	}
+	if p.ScanID == "" || len(p.ScanID) > maxParentScanID || strings.ContainsFunc(p.ScanID, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		return fmt.Errorf(`field "scanId" %s must be 1 to %d letters, digits, '-' or '_'`, quote(p.ScanID), maxParentScanID)
+	}
+	for _, f := range []struct {
+		key string
+		to  *int
+	}{{"batch", &p.Batch}, {"batches", &p.Batches}} {
+		if err := json.Unmarshal(obj[f.key], f.to); err != nil || *f.to < 1 || *f.to > maxBatches {
+			return fmt.Errorf(`field %q must be a whole number from 1 to %d, got %s`, f.key, maxBatches, jsonValue(obj[f.key]))
+		}
+	}
+	if p.Batch > p.Batches {
+		return fmt.Errorf(`field "batch" %d is beyond "batches" %d`, p.Batch, p.Batches)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(obj["accounts"], &items); err != nil {
+		return fmt.Errorf(`field "accounts" must be a list of account UIDs, got %s`, jsonKind(obj["accounts"]))
+	}
+	if len(items) == 0 {
+		return errors.New(`field "accounts" is an empty list: a batch scans at least one account`)
+	}
+	seen := map[string]bool{}
+	for i, item := range items {
+		var s string
+		if err := json.Unmarshal(item, &s); err != nil {
+			return fmt.Errorf(`field "accounts[%d]" must be a string, got %s`, i, jsonKind(item))
+		}
+		if !target.ValidAccountID(s) {
+			return fmt.Errorf(`field "accounts[%d]" %s is not an account UID`, i, quote(s))
+		}
+		if !seen[s] {
+			seen[s] = true
+			p.Accounts = append(p.Accounts, s)
+		}
+	}
+	return nil
+}
+
+// jsonValue shows a short JSON value as written, a long one by its kind.
+func jsonValue(raw json.RawMessage) string {
+	v := strings.TrimSpace(string(raw))
+	if len(v) <= 20 {
+		return v
+	}
+	return jsonKind(raw)
 }
 
 // errTrailing is data after the one JSON value a document may hold.
@@ -289,14 +381,21 @@ type targetError struct {
 
 func (e *targetError) Error() string { return e.msg }
 
-// resolveTargets gives the targets of a scan: the requested ones, each valid
-// and inside scope, or scope itself when none were requested.
-func resolveTargets(scope []target.Target, p parsedPayload) ([]target.Target, *targetError) {
+// resolveTargets gives the targets of a scan: the requested ones, each valid,
+// inside the configured scope and in a scanned account, or the whole scope in
+// every scanned account when none were requested. A requested "REGION:*"
+// covers that region in every scanned account, as in SCAN_TARGETS.
+func resolveTargets(cfg *config.Config, o *org, p parsedPayload) ([]target.Target, *targetError) {
+	scope := o.scope(cfg)
 	if !p.targetsGiven {
 		if len(scope) == 0 {
 			return nil, &targetError{targetsNone, "no targets: none were requested and SCAN_TARGETS is empty"}
 		}
-		return scope, nil
+		ts := o.targets(cfg)
+		if len(ts) == 0 {
+			return nil, &targetError{targetsNone, "no targets: SCAN_TARGETS names no account that is scanned"}
+		}
+		return ts, nil
 	}
 	if len(p.Targets) == 0 {
 		return nil, &targetError{targetsEmpty, `field "targets" is an empty list: omit it to scan SCAN_TARGETS`}
@@ -325,8 +424,25 @@ func resolveTargets(scope []target.Target, p parsedPayload) ([]target.Target, *t
 		}
 		return nil, &targetError{targetsInvalid, fmt.Sprintf("invalid %s in field \"targets\": %s", noun, strings.Join(limitItems(invalid), "; "))}
 	}
-	ts = target.Collapse(ts)
-	var outside []string
+	ts = target.Collapse(target.Normalize(ts, o.own))
+	var outside, otherAccounts []string
+	first := ""
+	for _, t := range ts {
+		if t.Account != "" && !o.covers(t.Account) {
+			if first == "" {
+				first = t.Account
+			}
+			otherAccounts = append(otherAccounts, t.String())
+		}
+	}
+	if len(otherAccounts) > 0 {
+		return nil, &targetError{targetsOutOfScope, fmt.Sprintf("targets in accounts that are not scanned (%s): %s",
+			o.outsideReason(first), limitList(otherAccounts))}
+	}
+	ts = target.ForAccounts(ts, o.order)
+	if len(ts) == 0 {
+		return nil, &targetError{targetsOutOfScope, "no account is scanned: the function's own account is in ACCOUNTS_EXCLUDE and ACCOUNTS names no other"}
+	}
 	for _, t := range ts {
 		if !target.Covers(scope, t) {
 			outside = append(outside, t.String())

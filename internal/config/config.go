@@ -15,9 +15,13 @@ import (
 	"strings"
 	"unicode"
 
+	"vpnauthz/internal/accounts"
+	"vpnauthz/internal/assume"
 	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/fanout"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/statestore"
 	"vpnauthz/internal/target"
 )
 
@@ -45,6 +49,35 @@ type Config struct {
 	ResourceManagerEndpoint endpoint.Regional
 	FCEndpoint              endpoint.Regional
 	TablestoreEndpoint      endpoint.Regional
+
+	// The organisation (PRODUCT.md, Round 2 "Organisations" and "Fan-out").
+	Accounts          accounts.Spec // ACCOUNTS; Mode Own when unset
+	AccountsExclude   []string      // ACCOUNTS_EXCLUDE
+	MemberRoleName    string        // MEMBER_ROLE_NAME; default assume.DefaultRoleName
+	TrustOrganization bool          // TRUST_ORGANIZATION
+	// MemberRoleExternalID is MEMBER_ROLE_EXTERNAL_ID. It is not a secret
+	// in the strict sense, but it is what keeps another party from making
+	// the member roles work for them: logs only say whether it is set.
+	MemberRoleExternalID string `json:"-"`
+	// FanoutAccountsPerInvocation is FANOUT_ACCOUNTS_PER_INVOCATION: a
+	// timer scan of more accounts coordinates workers instead of scanning.
+	FanoutAccountsPerInvocation int
+
+	// StateStore is STATE_STORE; the zero Location is stateless.
+	StateStore statestore.Location
+}
+
+// NeedsDirectory reports whether a scan needs the Resource Directory's
+// listing: for ACCOUNTS=resource-directory and for TRUST_ORGANIZATION.
+func (c *Config) NeedsDirectory() bool {
+	return c.Accounts.Mode == accounts.Directory || c.TrustOrganization
+}
+
+// Organisation reports whether scans may reach beyond the function's own
+// account or trust by the directory: anything but the defaults of ACCOUNTS
+// and TRUST_ORGANIZATION.
+func (c *Config) Organisation() bool {
+	return c.Accounts.Mode != accounts.Own || c.TrustOrganization
 }
 
 // Names of the environment variables.
@@ -68,6 +101,15 @@ const (
 	EnvResourceManagerEndpoint = "RESOURCEMANAGER_ENDPOINT"
 	EnvFCEndpoint              = "FC_ENDPOINT"
 	EnvTablestoreEndpoint      = "TABLESTORE_ENDPOINT"
+
+	// The organisation and the state store.
+	EnvAccounts                    = "ACCOUNTS"
+	EnvAccountsExclude             = "ACCOUNTS_EXCLUDE"
+	EnvMemberRoleName              = "MEMBER_ROLE_NAME"
+	EnvMemberRoleExternalID        = "MEMBER_ROLE_EXTERNAL_ID"
+	EnvTrustOrganization           = "TRUST_ORGANIZATION"
+	EnvFanoutAccountsPerInvocation = "FANOUT_ACCOUNTS_PER_INVOCATION"
+	EnvStateStore                  = statestore.EnvStateStore
 )
 
 // Defaults of the variables that have one.
@@ -75,6 +117,9 @@ const (
 	DefaultVPCAPIRate      = cloudapi.DefaultRate
 	DefaultScanConcurrency = cloudapi.DefaultConcurrency
 	DefaultLogLevel        = slog.LevelInfo
+
+	DefaultMemberRoleName              = assume.DefaultRoleName
+	DefaultFanoutAccountsPerInvocation = fanout.DefaultAccountsPerInvocation
 )
 
 // Words SLS_ENDPOINT takes besides endpoints: the Log Service endpoint of
@@ -95,6 +140,9 @@ const (
 	MaxAuthorizationAgeDays = 36500
 	MaxVPCAPIRate           = 1000
 	MaxScanConcurrency      = 256
+	// MaxFanoutAccountsPerInvocation keeps a batch's payload far below FC's
+	// 128 KB limit for async invocations (a UID is at most 20 digits).
+	MaxFanoutAccountsPerInvocation = 1000
 )
 
 var (
@@ -119,8 +167,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	// The token is a secret: its value must never reach a log or a response.
-	if e.Value == "" || e.Variable == EnvHTTPAuthToken {
+	// The token is a secret: its value must never reach a log or a
+	// response; the external id is kept out of them too.
+	if e.Value == "" || e.Variable == EnvHTTPAuthToken || e.Variable == EnvMemberRoleExternalID {
 		return e.Variable + ": " + e.Reason
 	}
 	return fmt.Sprintf("%s: %q: %s", e.Variable, e.Value, e.Reason)
@@ -152,9 +201,11 @@ func readAtMost(path string) ([]byte, error) {
 func Load(env Env, readFile func(path string) ([]byte, error)) (*Config, error) {
 	l := &loader{env: env}
 	c := &Config{
-		VPCAPIRate:      DefaultVPCAPIRate,
-		ScanConcurrency: DefaultScanConcurrency,
-		LogLevel:        DefaultLogLevel,
+		VPCAPIRate:                  DefaultVPCAPIRate,
+		ScanConcurrency:             DefaultScanConcurrency,
+		LogLevel:                    DefaultLogLevel,
+		MemberRoleName:              DefaultMemberRoleName,
+		FanoutAccountsPerInvocation: DefaultFanoutAccountsPerInvocation,
 	}
 
 	if path, ok := l.get(EnvPolicyFile); ok {
@@ -245,10 +296,95 @@ func Load(env Env, readFile func(path string) ([]byte, error)) (*Config, error) 
 		}
 	}
 
+	l.organisation(c)
+
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
 	return c, nil
+}
+
+// organisation reads the variables of organisation scans and the state
+// store. The parsers belong to the packages that use the values; their
+// messages are cut to the reason, since Error names the variable itself.
+func (l *loader) organisation(c *Config) {
+	if v, ok := l.get(EnvAccounts); ok {
+		spec, err := accounts.ParseAccounts(v)
+		if err != nil {
+			l.failWith(EnvAccounts, "", err)
+		} else {
+			for _, id := range spec.IDs {
+				l.match(EnvAccounts, id, accountIDPattern, reasonAccountID)
+			}
+			c.Accounts = spec
+		}
+	}
+	if v, ok := l.get(EnvAccountsExclude); ok {
+		ids, err := accounts.ParseExclude(v)
+		if err != nil {
+			l.failWith(EnvAccountsExclude, "", err)
+		} else {
+			for _, id := range ids {
+				l.match(EnvAccountsExclude, id, accountIDPattern, reasonAccountID)
+			}
+			c.AccountsExclude = ids
+		}
+	}
+	if v, ok := l.get(EnvMemberRoleName); ok {
+		if err := assume.ValidateRoleName(v); err != nil {
+			l.failWith(EnvMemberRoleName, v, err)
+		} else {
+			c.MemberRoleName = v
+		}
+	}
+	if v, ok := l.get(EnvMemberRoleExternalID); ok {
+		if err := assume.ValidateExternalID(v); err != nil {
+			l.failWith(EnvMemberRoleExternalID, "", err)
+		} else {
+			c.MemberRoleExternalID = v
+		}
+	}
+	if v, ok := l.get(EnvTrustOrganization); ok {
+		b, err := accounts.ParseTrustOrganization(v)
+		if err != nil {
+			l.fail(EnvTrustOrganization, v, "must be true or false")
+		} else {
+			c.TrustOrganization = b
+		}
+	}
+	if v, ok := l.get(EnvFanoutAccountsPerInvocation); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxFanoutAccountsPerInvocation {
+			l.fail(EnvFanoutAccountsPerInvocation, v, "must be a whole number of accounts from 1 to 1000")
+		} else {
+			c.FanoutAccountsPerInvocation = n
+		}
+	}
+	if v, ok := l.get(EnvStateStore); ok {
+		loc, err := statestore.ParseStateStore(v)
+		switch {
+		case err != nil && strings.Contains(v, "@"):
+			// The parser does not echo a value holding a user or password.
+			l.failWith(EnvStateStore, "", err)
+		case err != nil:
+			l.failWith(EnvStateStore, v, err)
+		default:
+			c.StateStore = loc
+		}
+	}
+}
+
+// failWith records another package's error for variable: its message
+// without the variable's name and quoted value, which Error adds itself.
+func (l *loader) failWith(variable, value string, err error) {
+	msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), variable))
+	if value != "" {
+		if q := strconv.Quote(value); strings.HasPrefix(msg, q) {
+			msg = strings.TrimSpace(strings.TrimPrefix(msg, q))
+		}
+	}
+	msg = strings.TrimSpace(strings.TrimPrefix(msg, ":"))
+	l.fail(variable, value, msg)
 }
 
 var logLevels = map[string]slog.Level{
@@ -445,6 +581,10 @@ func (c Config) attrs() []slog.Attr {
 	if c.HTTPAuthToken != "" {
 		token = "set"
 	}
+	externalID := "unset"
+	if c.MemberRoleExternalID != "" {
+		externalID = "set"
+	}
 	return []slog.Attr{
 		slog.String("scan_targets", strings.Join(targets, ",")),
 		slog.String("policy_file", c.PolicyFile),
@@ -464,5 +604,26 @@ func (c Config) attrs() []slog.Attr {
 		slog.Int("scan_concurrency", c.ScanConcurrency),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("http_auth_token", token),
+		slog.String("accounts", c.accountsString()),
+		slog.String("accounts_exclude", strings.Join(c.AccountsExclude, ",")),
+		slog.String("member_role_name", c.MemberRoleName),
+		slog.String("member_role_external_id", externalID),
+		slog.Bool("trust_organization", c.TrustOrganization),
+		slog.Int("fanout_accounts_per_invocation", c.FanoutAccountsPerInvocation),
+		slog.String("state_store", stateStoreString(c.StateStore)),
 	}
+}
+
+func (c Config) accountsString() string {
+	if c.Accounts.Mode == accounts.List {
+		return strings.Join(c.Accounts.IDs, ",")
+	}
+	return c.Accounts.Mode.String()
+}
+
+func stateStoreString(l statestore.Location) string {
+	if l.IsZero() {
+		return ""
+	}
+	return l.String()
 }

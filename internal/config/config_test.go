@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"vpnauthz/internal/accounts"
 	"vpnauthz/internal/policy"
+	"vpnauthz/internal/statestore"
 	"vpnauthz/internal/target"
 )
 
@@ -59,6 +61,8 @@ func TestLoadDefaults(t *testing.T) {
 			EnvScanTargets: "", EnvTrustedAccountIDs: "", EnvTrustedCENIDs: "", EnvMaxAuthorizationAgeDays: "",
 			EnvPolicyFile: "", EnvSLSEndpoint: "", EnvSLSProject: "", EnvSLSLogstore: "", EnvVPCEndpoint: "",
 			EnvVPCAPIRate: "", EnvScanConcurrency: "", EnvLogLevel: "", EnvHTTPAuthToken: "",
+			EnvAccounts: "", EnvAccountsExclude: "", EnvMemberRoleName: "", EnvMemberRoleExternalID: "",
+			EnvTrustOrganization: "", EnvFanoutAccountsPerInvocation: "", EnvStateStore: "",
 		},
 		"white space only": {EnvScanTargets: " \n", EnvVPCAPIRate: "  ", EnvLogLevel: "\t"},
 	} {
@@ -67,7 +71,8 @@ func TestLoadDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			want := &Config{VPCAPIRate: 10, ScanConcurrency: 8, LogLevel: slog.LevelInfo}
+			want := &Config{VPCAPIRate: 10, ScanConcurrency: 8, LogLevel: slog.LevelInfo,
+				MemberRoleName: "vpnauthz-auditor", FanoutAccountsPerInvocation: 50}
 			if diff := cmp.Diff(want, c); diff != "" {
 				t.Errorf("Load mismatch (-want +got):\n%s", diff)
 			}
@@ -129,6 +134,21 @@ func TestLoadValidValues(t *testing.T) {
 		{EnvLogLevel, "error", func(c *Config) any { return c.LogLevel }, slog.LevelError},
 		{EnvHTTPAuthToken, "s3cr3t token!", func(c *Config) any { return c.HTTPAuthToken }, "s3cr3t token!"},
 		{EnvHTTPAuthToken, " s3cr3t\n", func(c *Config) any { return c.HTTPAuthToken }, "s3cr3t"},
+		{EnvAccounts, "resource-directory", func(c *Config) any { return c.Accounts }, accounts.Spec{Mode: accounts.Directory}},
+		{EnvAccounts, " Resource-Directory ", func(c *Config) any { return c.Accounts }, accounts.Spec{Mode: accounts.Directory}},
+		{EnvAccounts, "1210123456123456, 1310123456123456\n1210123456123456", func(c *Config) any { return c.Accounts },
+			accounts.Spec{Mode: accounts.List, IDs: []string{"1210123456123456", "1310123456123456"}}},
+		{EnvAccountsExclude, "1210123456123456 1310123456123456", func(c *Config) any { return c.AccountsExclude },
+			[]string{"1210123456123456", "1310123456123456"}},
+		{EnvMemberRoleName, "Audit.Role-1", func(c *Config) any { return c.MemberRoleName }, "Audit.Role-1"},
+		{EnvMemberRoleExternalID, "org-1234:vpnauthz", func(c *Config) any { return c.MemberRoleExternalID }, "org-1234:vpnauthz"},
+		{EnvTrustOrganization, "true", func(c *Config) any { return c.TrustOrganization }, true},
+		{EnvTrustOrganization, "FALSE", func(c *Config) any { return c.TrustOrganization }, false},
+		{EnvTrustOrganization, "1", func(c *Config) any { return c.TrustOrganization }, true},
+		{EnvFanoutAccountsPerInvocation, "1", func(c *Config) any { return c.FanoutAccountsPerInvocation }, 1},
+		{EnvFanoutAccountsPerInvocation, "1000", func(c *Config) any { return c.FanoutAccountsPerInvocation }, 1000},
+		{EnvStateStore, "tablestore://vpnauthz-state/findings", func(c *Config) any { return c.StateStore },
+			statestore.Location{Instance: "vpnauthz-state", Table: "findings"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -207,6 +227,22 @@ func TestLoadInvalidValues(t *testing.T) {
 		{EnvLogLevel, "verbose", []string{`LOG_LEVEL: "verbose": must be debug, info, warn or error`}},
 		{EnvLogLevel, "warning", []string{`LOG_LEVEL: "warning": must be debug, info, warn or error`}},
 		{EnvHTTPAuthToken, " \t", []string{`HTTP_AUTH_TOKEN: must not be only white space`}},
+		{EnvAccounts, "1210123456123456,12a", []string{`ACCOUNTS: "12a" is not an account UID (decimal digits)`}},
+		{EnvAccounts, "resource-directory 1210123456123456", []string{`ACCOUNTS: "resource-directory" cannot be combined with account UIDs`}},
+		{EnvAccounts, "0123", []string{`ACCOUNTS: "0123": account UID must be 1 to 20 decimal digits without a leading zero`}},
+		{EnvAccountsExclude, "1210123456123456 x1", []string{`ACCOUNTS_EXCLUDE: "x1" is not an account UID (decimal digits)`}},
+		{EnvAccountsExclude, "resource-directory", []string{`ACCOUNTS_EXCLUDE: "resource-directory" cannot be combined with account UIDs`}},
+		{EnvMemberRoleName, "role/auditor", []string{`MEMBER_ROLE_NAME: "role/auditor": a RAM role name is 1 to 64 letters, digits, '.' or '-'`}},
+		{EnvMemberRoleName, strings.Repeat("r", 65), []string{`MEMBER_ROLE_NAME: "` + strings.Repeat("r", 65) + `": a RAM role name is 1 to 64 letters, digits, '.' or '-'`}},
+		{EnvMemberRoleExternalID, "x", []string{`MEMBER_ROLE_EXTERNAL_ID: want 2 to 1224 characters of letters, digits and = , . @ : / - _ (got 1 characters)`}},
+		{EnvTrustOrganization, "yes", []string{`TRUST_ORGANIZATION: "yes": must be true or false`}},
+		{EnvFanoutAccountsPerInvocation, "0", []string{`FANOUT_ACCOUNTS_PER_INVOCATION: "0": must be a whole number of accounts from 1 to 1000`}},
+		{EnvFanoutAccountsPerInvocation, "-3", []string{`FANOUT_ACCOUNTS_PER_INVOCATION: "-3": must be a whole number of accounts from 1 to 1000`}},
+		{EnvFanoutAccountsPerInvocation, "1001", []string{`FANOUT_ACCOUNTS_PER_INVOCATION: "1001": must be a whole number of accounts from 1 to 1000`}},
+		{EnvFanoutAccountsPerInvocation, "many", []string{`FANOUT_ACCOUNTS_PER_INVOCATION: "many": must be a whole number of accounts from 1 to 1000`}},
+		{EnvStateStore, "ots://inst/table", []string{`STATE_STORE: "ots://inst/table": scheme "ots" is not supported; want tablestore://INSTANCE/TABLE`}},
+		{EnvStateStore, "tablestore://inst", []string{`STATE_STORE: "tablestore://inst": no table; want tablestore://INSTANCE/TABLE`}},
+		{EnvStateStore, "tablestore://ak:secret@inst/table", []string{`STATE_STORE: holds a user or password (value not shown): want tablestore://INSTANCE/TABLE; the store is reached with the function's credentials`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -272,6 +308,47 @@ func TestHTTPAuthTokenNeverEchoed(t *testing.T) {
 	}
 	if !strings.Contains(c.String(), "http_auth_token=set") || !strings.Contains(c.String(), "sls_project=my-project") {
 		t.Errorf("String() = %q, want it to say the token is set and name the project", c.String())
+	}
+}
+
+// TestOrganisationSettingsLogged: the organisation's settings show in the
+// configuration's log form, the external id only as set or unset.
+func TestOrganisationSettingsLogged(t *testing.T) {
+	const externalID = "org-external-7f3a9c"
+	c, err := load(t, map[string]string{
+		EnvAccounts: "resource-directory", EnvAccountsExclude: "1310123456123456", EnvMemberRoleName: "auditor",
+		EnvMemberRoleExternalID: externalID, EnvTrustOrganization: "true", EnvFanoutAccountsPerInvocation: "20",
+		EnvStateStore: "tablestore://vpnauthz-state/findings",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NeedsDirectory() || !c.Organisation() {
+		t.Errorf("NeedsDirectory %v, Organisation %v: want both", c.NeedsDirectory(), c.Organisation())
+	}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
+	for name, s := range map[string]string{
+		"String": c.String(), "%+v": fmt.Sprintf("%+v", *c), "%#v": fmt.Sprintf("%#v", *c), "slog": logged.String(),
+		"Error": (&Error{Variable: EnvMemberRoleExternalID, Value: externalID, Reason: "bad"}).Error(),
+	} {
+		if strings.Contains(s, externalID) {
+			t.Errorf("%s shows the external id: %s", name, s)
+		}
+	}
+	for _, want := range []string{"accounts=resource-directory", "accounts_exclude=1310123456123456", "member_role_name=auditor",
+		"member_role_external_id=set", "trust_organization=true", "fanout_accounts_per_invocation=20",
+		"state_store=tablestore://vpnauthz-state/findings"} {
+		if !strings.Contains(c.String(), want) {
+			t.Errorf("String() = %q, want %s", c.String(), want)
+		}
+	}
+	own, err := load(t, map[string]string{EnvAccounts: "1210123456123456"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.NeedsDirectory() || !own.Organisation() || !strings.Contains(own.String(), "accounts=1210123456123456 ") {
+		t.Errorf("a list of accounts: NeedsDirectory %v, Organisation %v, %s", own.NeedsDirectory(), own.Organisation(), own)
 	}
 }
 

@@ -31,6 +31,8 @@ func TestSampleEvents(t *testing.T) {
 		conns    []string // connections scanned
 		listed   []string // regions listed with DescribeVpnConnections
 		reasonIn string   // text the ignore reason must hold
+		// event makes the event to send instead of the sample as it is.
+		event func(t *testing.T) []byte
 	}
 	all := emulator.DemoConnectionIDs()
 	cases := map[string]want{
@@ -45,6 +47,17 @@ func TestSampleEvents(t *testing.T) {
 			conns: demoInRegion("cn-shanghai"), listed: []string{"cn-shanghai"}},
 		"eventbridge-failed-call.json": {answer: "ignored", reasonIn: "Forbidden.RAM"},
 		"eventbridge-unrelated.json":   {answer: "ignored", reasonIn: "CreateVpc"},
+		// The trail logstore the sample names holds a grant on the partner
+		// connection, a failed call and an unrelated one.
+		"sls-trail.json": {answer: "report", trigger: "sls", conns: []string{emulator.DemoPartner},
+			event: func(t *testing.T) []byte {
+				failed := grant(emulator.DemoAccountID, "cn-hangzhou", emulator.DemoRogue)
+				failed.errorCode = "Forbidden.RAM"
+				return appendTrail(t, c, []trailRecord{
+					grant(emulator.DemoAccountID, "cn-hangzhou", emulator.DemoPartner), failed,
+					{event: "CreateVpc", account: emulator.DemoAccountID, region: "cn-hangzhou"},
+				})
+			}},
 	}
 	files, err := filepath.Glob(filepath.Join(moduleRoot, "events", "*.json"))
 	if err != nil || len(files) == 0 {
@@ -61,7 +74,11 @@ func TestSampleEvents(t *testing.T) {
 			c.VPC.ResetStats()
 			putLogsBefore := c.SLS.Stats().PutLogsCalls
 			start := time.Now()
-			res := f.invoke(t, call{payload: readEvent(t, name)})
+			payload := readEvent(t, name)
+			if w.event != nil {
+				payload = w.event(t)
+			}
+			res := f.invoke(t, call{payload: payload})
 
 			switch w.answer {
 			case "health":

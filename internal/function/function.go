@@ -17,10 +17,18 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
+	"vpnauthz/events"
 	"vpnauthz/handler"
+	"vpnauthz/internal/accounts"
+	"vpnauthz/internal/assume"
 	"vpnauthz/internal/config"
+	"vpnauthz/internal/fanout"
+	"vpnauthz/internal/lifecycle"
+	"vpnauthz/internal/resourcedir"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
+	"vpnauthz/internal/statestore"
+	"vpnauthz/internal/trail"
 	"vpnauthz/internal/version"
 	"vpnauthz/internal/vpcapi"
 )
@@ -59,6 +67,10 @@ func Invoke(h *handler.Handler) func(ctx context.Context, event []byte) (any, er
 			return nil, messages.InvokeResponse_Error{Type: handler.ErrInvalidContext,
 				Message: "the invocation carries no Function Compute context (request id, region, credentials)"}
 		}
+		name := fcc.Function.Name
+		if name == "" {
+			name = os.Getenv(EnvFunctionName)
+		}
 		res, err := h.Handle(ctx, handler.Invocation{
 			RequestID: fcc.RequestID,
 			Region:    fcc.Region,
@@ -68,6 +80,8 @@ func Invoke(h *handler.Handler) func(ctx context.Context, event []byte) (any, er
 				AccessKeySecret: fcc.Credentials.AccessKeySecret,
 				SecurityToken:   fcc.Credentials.SecurityToken,
 			},
+			FunctionName: name,
+			Qualifier:    fcc.Service.Qualifier,
 		}, event)
 		if err != nil {
 			var e *handler.Error
@@ -79,6 +93,11 @@ func Invoke(h *handler.Handler) func(ctx context.Context, event []byte) (any, er
 		return res, nil
 	}
 }
+
+// EnvFunctionName is the variable FC sets to the function's name: the
+// function a coordinator invokes for its workers, when the invocation
+// context does not name it.
+const EnvFunctionName = "FC_FUNCTION_NAME"
 
 // Options adapt the wiring for a local command.
 type Options struct {
@@ -121,6 +140,109 @@ func NewHandler(cfg *config.Config, cfgErr error, logger *slog.Logger, o Options
 			}
 			return sink, nil
 		}
+		wireOrganisation(cfg, &opts)
 	}
 	return handler.New(opts)
+}
+
+// wireOrganisation plugs the clients of organisation scans, the state
+// store, fan-out and the trail into the handler. Each is built per
+// invocation with that invocation's credentials and region: nothing one
+// invocation is given outlives it or reaches another.
+func wireOrganisation(cfg *config.Config, opts *handler.Options) {
+	opts.ListDirectory = func(ctx context.Context, inv handler.Invocation) (accounts.Listing, error) {
+		ep, err := cfg.ResourceManagerEndpoint.For(inv.Region)
+		if err != nil {
+			return accounts.Listing{}, fmt.Errorf("%s: %w", config.EnvResourceManagerEndpoint, err)
+		}
+		dir, err := resourcedir.List(ctx, resourcedir.Options{Endpoint: ep, Credentials: inv.Credentials})
+		if err != nil {
+			return accounts.Listing{}, err
+		}
+		l := accounts.Listing{MasterAccountID: dir.MasterAccountID, Members: make([]accounts.Member, len(dir.Accounts))}
+		for i, a := range dir.Accounts {
+			l.Members[i] = accounts.Member{ID: a.ID, Status: a.Status, Joined: a.Joined()}
+		}
+		return l, nil
+	}
+	opts.NewMembers = func(ctx context.Context, inv handler.Invocation, scanID string) (scan.MemberCredentials, error) {
+		ep, err := cfg.STSEndpoint.For(inv.Region)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvSTSEndpoint, err)
+		}
+		deadline, _ := ctx.Deadline()
+		c, err := assume.New(assume.Options{
+			Endpoint:   ep,
+			Region:     inv.Region,
+			Base:       inv.Credentials,
+			RoleName:   cfg.MemberRoleName,
+			ExternalID: cfg.MemberRoleExternalID,
+			ScanID:     scanID,
+			Deadline:   deadline,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return memberCredentials{c}, nil
+	}
+	if !cfg.StateStore.IsZero() {
+		opts.NewState = func(_ context.Context, inv handler.Invocation) (lifecycle.Store, error) {
+			ep, err := cfg.TablestoreEndpoint.For(inv.Region)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", config.EnvTablestoreEndpoint, err)
+			}
+			url := ""
+			if !ep.IsZero() {
+				url = ep.URL()
+			}
+			return statestore.New(statestore.Options{
+				Location: cfg.StateStore,
+				Region:   inv.Region,
+				Endpoint: url,
+				Credentials: statestore.Credentials{
+					AccessKeyID:     inv.Credentials.AccessKeyID,
+					AccessKeySecret: inv.Credentials.AccessKeySecret,
+					SecurityToken:   inv.Credentials.SecurityToken,
+				},
+			})
+		}
+	}
+	opts.Dispatch = func(ctx context.Context, inv handler.Invocation, scanID string, batches [][]string) ([]fanout.Dispatched, error) {
+		ep, err := cfg.FCEndpoint.For(inv.Region)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvFCEndpoint, err)
+		}
+		d, err := fanout.New(fanout.Options{
+			Endpoint:     ep,
+			Region:       inv.Region,
+			Credentials:  inv.Credentials,
+			FunctionName: inv.FunctionName,
+			Qualifier:    inv.Qualifier,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return d.Dispatch(ctx, scanID, batches)
+	}
+	opts.ReadTrail = func(ctx context.Context, inv handler.Invocation, ev *events.SLSEvent) (trail.Result, error) {
+		// Only a loopback SLS_ENDPOINT (the emulated cloud) replaces the
+		// endpoint the event names; trail.Read decides.
+		configured := ""
+		if ep, err := cfg.SLSEndpoint.For(inv.Region); err == nil && !ep.IsZero() {
+			configured = ep.URL()
+		}
+		return trail.Read(ctx, trail.Options{SLSEndpoint: configured, Credentials: inv.Credentials}, ev)
+	}
+}
+
+// memberCredentials gives the scanner a member's credentials from the
+// scan's AssumeRole cache.
+type memberCredentials struct{ c *assume.Cache }
+
+func (m memberCredentials) Credentials(ctx context.Context, account string) (scan.Credentials, error) {
+	t, err := m.c.Credentials(ctx, account)
+	if err != nil {
+		return scan.Credentials{}, err
+	}
+	return t.Credentials, nil
 }
