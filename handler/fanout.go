@@ -116,6 +116,9 @@ func coordinatorSummary(scanID, trigger string, startedAt time.Time, took time.D
 		StartedAt:  startedAt.Format(time.RFC3339),
 		DurationMs: took.Milliseconds(),
 		Complete:   true,
+		Role:       finding.RoleCoordinator,
+		Accounts:   accounts,
+		Batches:    batches,
 	}
 }
 
