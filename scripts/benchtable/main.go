@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ func main() {
 	// call that a busy machine sends a few milliseconds early.
 	burst := flag.Int("burst", int(realQuota), "size of the emulated quota's token bucket, in `calls`")
 	withPeer := flag.Bool("peer", true, "run the naive peer too")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of vpnauthz's in-process scans (the emulated cloud is another process) to `file`")
 	flag.Parse()
 	if *smoke {
 		*sizesFlag, *runs, *coldStarts = "100", 1, 3
@@ -77,6 +79,14 @@ func main() {
 		},
 		pause: time.Duration(float64(realThrottlePause) / *scale),
 		scale: *scale,
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		s.profile = f
+		defer f.Close()
 	}
 	var rows []row
 	for _, n := range sizes {
@@ -109,6 +119,8 @@ type setup struct {
 	faults bench.Faults
 	pause  time.Duration
 	scale  float64
+	// profile, when set, receives a CPU profile of vpnauthz's scans only.
+	profile *os.File
 }
 
 // row is one inventory size: medians of every measure over the runs.
@@ -146,6 +158,12 @@ func (s *setup) measure(ctx context.Context, n int, seed uint64, runs, peerRuns 
 	for i := range max(runs, peerRuns) {
 		if i < runs {
 			res, err := s.once(ctx, file, func(c bench.Cloud) (bench.Result, error) {
+				if s.profile != nil {
+					if err := pprof.StartCPUProfile(s.profile); err == nil {
+						defer pprof.StopCPUProfile()
+						s.profile = nil // one profile per file: the first run
+					}
+				}
 				return bench.RunOurs(ctx, c, bench.OursOptions{Rate: s.faults.Quota, MeasureMemory: true})
 			})
 			if err != nil {
