@@ -194,6 +194,19 @@ func (s *source) do(ctx context.Context, params *openapiutil.Params, query map[s
 	return cl, nil
 }
 
+// connectionsBody is what a listing reads of the SDK's
+// DescribeVpnConnectionsResponseBody, under the same keys
+// (TestConnectionsBodyKeys): a connection's fifty other fields, some nested,
+// are skipped by the decoder instead of each becoming an allocation.
+type connectionsBody struct {
+	TotalCount     *int32 `json:"TotalCount"`
+	VpnConnections *struct {
+		VpnConnection []*struct {
+			VpnConnectionId *string `json:"VpnConnectionId"`
+		} `json:"VpnConnection"`
+	} `json:"VpnConnections"`
+}
+
 func (s *source) ListConnections(ctx context.Context, region string, pageNumber, pageSize int) (scan.ConnectionPage, error) {
 	if err := s.checkRegion(region); err != nil {
 		return scan.ConnectionPage{}, err
@@ -204,7 +217,7 @@ func (s *source) ListConnections(ctx context.Context, region string, pageNumber,
 		return scan.ConnectionPage{}, err
 	}
 	defer cl.release()
-	var body vpc.DescribeVpnConnectionsResponseBody
+	var body connectionsBody
 	if err := decode(cl.body.Bytes(), &body); err != nil {
 		return scan.ConnectionPage{}, cl.mapError(what, err)
 	}
