@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,7 +23,9 @@ import (
 	"syscall"
 	"time"
 
+	"vpnauthz/internal/assume"
 	"vpnauthz/internal/bench"
+	"vpnauthz/internal/emulator/vpcemu"
 )
 
 // The real quota and latency the scale divides.
@@ -48,10 +51,21 @@ func main() {
 	// call that a busy machine sends a few milliseconds early.
 	burst := flag.Int("burst", int(realQuota), "size of the emulated quota's token bucket, in `calls`")
 	withPeer := flag.Bool("peer", true, "run the naive peer too")
+	orgFlag := flag.String("org", "", "an organisation scenario `ACCOUNTSxREGIONSxCONNECTIONS` (like 50x4x100): its inventory and bound only, "+
+		"until the scanner enters member accounts; nothing else runs")
+	assumeRate := flag.Float64("assume-rate", assume.DefaultRate, "AssumeRole `calls` a second the function paces at (real scale), for the organisation's bound")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of vpnauthz's in-process scans (the emulated cloud is another process) to `file`")
 	flag.Parse()
 	if *smoke {
 		*sizesFlag, *runs, *coldStarts = "100", 1, 3
+	}
+	if *orgFlag != "" {
+		shape, err := bench.ParseOrgShape(*orgFlag)
+		if err != nil || *scale <= 0 || *assumeRate <= 0 {
+			fatalf("bad flags: --org %q (%v), scale %v, assume-rate %v", *orgFlag, err, *scale, *assumeRate)
+		}
+		printOrg(shape, *seed, *scale, *assumeRate)
+		return
 	}
 	if *binary == "" {
 		fatalf("--binary is required: build the function first (scripts/bench.sh does)")
@@ -330,6 +344,37 @@ func (s *setup) print(rows []row, cold coldResult) {
 		ms(median(cold.health)), ms(slices.Min(cold.health)), ms(slices.Max(cold.health)), len(cold.health))
 	fmt.Printf("- Exec to the first response, timer scan of 1 connection (1 VPC call, 2 PutLogs, no latency): median %s (min %s, max %s, %d starts)\n",
 		ms(median(cold.scans)), ms(slices.Min(cold.scans)), ms(slices.Max(cold.scans)), len(cold.scans))
+}
+
+// printOrg prints what an organisation scenario holds and the bound a scan
+// of it must reach, at the time scale: the VPC quota and the AssumeRole
+// pacing both multiplied by scale. The scan itself is not run: the scanner
+// does not enter member accounts yet (scan.Request.Members), and the
+// emulated cloud's command takes one account's inventory.
+func printOrg(shape bench.OrgShape, seed uint64, scale, assumeRate float64) {
+	org := bench.GenerateOrg(seed, shape)
+	quota, rate := realQuota*scale, assumeRate*scale
+	b := bench.ComputeOrgBound(org, quota, rate)
+	auths := 0
+	for _, inv := range append([]*vpcemu.Inventory{org.Own}, slices.Collect(maps.Values(org.Members))...) {
+		for _, conns := range inv.Regions {
+			for _, c := range conns {
+				auths += len(c.Authorizations)
+			}
+		}
+	}
+	s := setup{scale: scale}
+	fmt.Printf("\n### Organisation %s (time scale 1/%s): inventory and bound only\n\n", shape, trimFloat(scale))
+	fmt.Println("| accounts | regions | connections (authorizations) | (account, region) quotas busy at once | VPC calls (min) | AssumeRole calls | bound | slowest (account, region) | its AssumeRole wait |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| %s | %d | %s (%s) | %s | %s | %s | %s | %s %s | %s |\n",
+		thousands(shape.Accounts), shape.Regions, thousands(shape.Total()), thousands(auths),
+		thousands(shape.Accounts*shape.Regions), thousands(b.Calls), thousands(len(org.Members)),
+		s.dur(b.Time), b.SlowestAccount, b.SlowestRegion, s.dur(b.Wait))
+	fmt.Printf("\nVPC quota %s calls/s per (account, region) (real: %s), AssumeRole paced at %s calls/s (real: %s). "+
+		"Bound: the slowest (account, region) at its quota plus the AssumeRole pacing before its account, members entered busiest first "+
+		"(no order does better); the own account needs no AssumeRole. Not measured: the scanner does not scan member accounts yet.\n",
+		trimFloat(quota), trimFloat(realQuota), trimFloat(rate), trimFloat(assumeRate))
 }
 
 // dur shows a measured time and, in brackets, the same at the real scale.
