@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
@@ -74,7 +73,7 @@ func NewSourceFactory(opts Options) scan.SourceFactory {
 // newSDKClient configures the SDK's client of one region and one set of
 // credentials, so that a configuration the SDK refuses is reported before
 // any call. Its HttpClient is set per call.
-func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, timeoutMs int) (openapi.Client, error) {
+func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, timeoutMs int) (callAPI, error) {
 	cfg := &openapiutil.Config{
 		AccessKeyId:     dara.String(creds.AccessKeyID),
 		AccessKeySecret: dara.String(creds.AccessKeySecret),
@@ -95,17 +94,31 @@ func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, t
 	}
 	// The VPC client's Init resolves the regional endpoint and checks the
 	// configuration; what it builds is the generic client underneath, which
-	// is all a call needs. Only that is kept: *vpc.Client never reaches an
-	// interface, so the linker can drop its thousands of API methods (the
-	// SDK's JSON decoding looks methods up by name at run time, which would
-	// otherwise keep every method of a type held by an interface, and more
-	// than double the binary).
+	// is all a call needs.
 	c, err := vpc.NewClient(cfg)
 	if err != nil {
-		return openapi.Client{}, cloudapi.Localf("VPC client for %s: %w", region, err)
+		return nil, cloudapi.Localf("VPC client for %s: %w", region, err)
 	}
-	return c.Client, nil
+	// Held by a closure, not by a field: a type that reaches an interface
+	// drags its fields' types along, and since the SDK's JSON decoding looks
+	// methods up by name at run time, the linker then keeps every method of
+	// theirs (for *vpc.Client, thousands: the binary more than doubles; for
+	// the generic client, its streaming and WebSocket calls).
+	sdk := c.Client
+	return func(hc dara.HttpClient, params *openapiutil.Params, query map[string]*string) (map[string]any, error) {
+		// A copy per call: the SDK's calls take no context, so the call's
+		// HTTP client carries it, and the SDK keeps per-call state in its
+		// client's fields. A copy is a few hundred bytes where building a
+		// client anew costs a credential, an endpoint resolution and a
+		// configuration check.
+		call := sdk
+		call.HttpClient = hc
+		return call.CallApi(params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+	}, nil
 }
+
+// callAPI makes one call with the SDK's client of a Source, through hc.
+type callAPI func(hc dara.HttpClient, params *openapiutil.Params, query map[string]*string) (map[string]any, error)
 
 func newHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -129,12 +142,8 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 // source is the Source of one region for one set of credentials.
 type source struct {
 	region string
-	// sdk is configured once; every call runs on a copy of its own, whose
-	// HttpClient carries the call's context. The SDK's calls take no context,
-	// and a copy is a few hundred bytes where building a client anew costs
-	// a credential, an endpoint resolution and a configuration check.
-	sdk  openapi.Client
-	http *http.Client
+	sdk    callAPI // configured once
+	http   *http.Client
 }
 
 // The two actions, as the VPC SDK's DescribeVpnConnectionsWithOptions and
@@ -176,9 +185,7 @@ func pageQuery(region string, pageNumber, pageSize int) map[string]*string {
 // error answer is the SDK's to read; what failed is told apart by mapError.
 func (s *source) do(ctx context.Context, params *openapiutil.Params, query map[string]*string, what string) (*call, error) {
 	cl := &call{ctx: ctx, http: s.http}
-	sdk := s.sdk
-	sdk.HttpClient = cl
-	res, err := sdk.CallApi(params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+	res, err := s.sdk(cl, params, query)
 	if err != nil {
 		return nil, cl.mapError(what, err)
 	}
