@@ -2,13 +2,18 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/emulator/stsemu"
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/finding"
 )
@@ -188,5 +193,124 @@ func TestComputeBound(t *testing.T) {
 	// cn-shanghai: 1 listing page + 3 pages of authorizations.
 	if b.Regions["cn-hangzhou"] != 53 || b.Regions["cn-shanghai"] != 4 || b.Calls != 57 || b.Time != 5300*time.Millisecond {
 		t.Errorf("bound %+v", b)
+	}
+}
+
+func TestParseOrgShape(t *testing.T) {
+	o, err := ParseOrgShape("50x4x100")
+	if err != nil || o != (OrgShape{50, 4, 100}) || o.Total() != 20_000 || o.String() != "50x4x100" {
+		t.Errorf("ParseOrgShape(50x4x100) = %+v, %v", o, err)
+	}
+	for _, bad := range []string{"", "50x4", "50x4x100x2", "0x4x100", "50x-1x100", "ax4x100", "50x13x1", "10001x1x1"} {
+		if _, err := ParseOrgShape(bad); err == nil {
+			t.Errorf("ParseOrgShape(%q) accepted", bad)
+		}
+	}
+}
+
+func TestGenerateOrg(t *testing.T) {
+	shape := OrgShape{Accounts: 5, Regions: 6, Connections: 40}
+	a, b := GenerateOrg(2, shape), GenerateOrg(2, shape)
+	if a.Own.AccountID != AccountID || len(a.Members) != 4 || len(a.Roles) != 4 {
+		t.Fatalf("own %s, %d members, %d roles", a.Own.AccountID, len(a.Members), len(a.Roles))
+	}
+	total := 0
+	ids := map[string]bool{}
+	for _, inv := range append([]*vpcemu.Inventory{a.Own}, slices.Collect(maps.Values(a.Members))...) {
+		if err := inv.Validate(); err != nil {
+			t.Errorf("account %s: %v", inv.AccountID, err)
+		}
+		if len(inv.Regions) != shape.Regions {
+			t.Errorf("account %s has %d regions", inv.AccountID, len(inv.Regions))
+		}
+		for region, conns := range inv.Regions {
+			if len(conns) != shape.Connections {
+				t.Errorf("account %s, %s: %d connections", inv.AccountID, region, len(conns))
+			}
+			for i, c := range conns {
+				if ids[c.VpnConnectionId] {
+					t.Errorf("connection id %s twice in the organisation", c.VpnConnectionId)
+				}
+				ids[c.VpnConnectionId] = true
+				var other vpcemu.Connection
+				if inv.AccountID == AccountID {
+					other = b.Own.Regions[region][i]
+				} else {
+					other = b.Members[inv.AccountID].Regions[region][i]
+				}
+				if c.VpnConnectionId != other.VpnConnectionId || !slices.Equal(c.Authorizations, other.Authorizations) {
+					t.Fatalf("%s differs between two generations", c.VpnConnectionId)
+				}
+				total++
+			}
+		}
+	}
+	if total != shape.Total() {
+		t.Errorf("%d connections, want %d", total, shape.Total())
+	}
+	for _, r := range a.Roles {
+		if a.Members[r.Account] == nil || r.Name != OrgRoleName || !slices.Equal(r.Trusted, []string{AccountID}) || r.ExternalID != OrgExternalID {
+			t.Errorf("role %+v", r)
+		}
+	}
+	if got := a.Targets(); len(got) != 6 || got[0] != "cn-hangzhou:*" {
+		t.Errorf("targets %v", got)
+	}
+
+	// The file holds what the emulators' options take.
+	file := filepath.Join(t.TempDir(), "org.json")
+	if err := WriteOrg(file, a); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Inventory *vpcemu.Inventory
+		Accounts  map[string]*vpcemu.Inventory
+		Roles     []stsemu.Role
+	}
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Inventory.AccountID != AccountID || len(back.Accounts) != 4 || !reflect.DeepEqual(back.Roles, a.Roles) ||
+		!slices.Equal(back.Accounts[MemberID(3)].Regions["cn-beijing"][7].Authorizations, a.Members[MemberID(3)].Regions["cn-beijing"][7].Authorizations) {
+		t.Errorf("the organisation file reads back as %d accounts, roles %v", len(back.Accounts), back.Roles)
+	}
+}
+
+func TestComputeOrgBound(t *testing.T) {
+	conns := func(n int) []vpcemu.Connection {
+		out := make([]vpcemu.Connection, n)
+		for i := range out {
+			out[i].VpnConnectionId = fmt.Sprintf("vco-x%04d", i)
+		}
+		return out
+	}
+	inv := func(uid string, calls ...int) *vpcemu.Inventory {
+		in := &vpcemu.Inventory{AccountID: uid, Regions: map[string][]vpcemu.Connection{}}
+		for i, c := range calls {
+			// c-1 connections: one listing page and one call each.
+			in.Regions[orgRegions[i]] = conns(c - 1)
+		}
+		return in
+	}
+	org := &Org{
+		Own: inv(AccountID, 11, 21), // 21 calls at 10/s: 2.1 s
+		Members: map[string]*vpcemu.Inventory{
+			MemberID(1): inv(MemberID(1), 5),     // 0.5 s
+			MemberID(2): inv(MemberID(2), 19, 3), // first in: 1.9 s
+			MemberID(3): inv(MemberID(3), 18),    // second, 0.5 s later: 2.3 s
+			MemberID(4): inv(MemberID(4), 2, 17), // third, 1 s later: 2.7 s
+			MemberID(5): inv(MemberID(5), 6, 1),  // last: 1.5 s + 0.6 s
+		},
+	}
+	b := ComputeOrgBound(org, 10, 2)
+	if b.Calls != 11+21+5+19+3+18+2+17+6+1 {
+		t.Errorf("calls %d", b.Calls)
+	}
+	if b.Time != 2700*time.Millisecond || b.SlowestAccount != MemberID(4) || b.SlowestRegion != orgRegions[1] || b.Wait != time.Second {
+		t.Errorf("bound %+v, want member 4's %s at 2.7 s after 1 s of AssumeRole pacing", b, orgRegions[1])
 	}
 }

@@ -79,37 +79,40 @@ func Targets() []target.Target {
 func Generate(seed uint64, n int) *vpcemu.Inventory {
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))
 	ref := Reference().UnixMilli()
-	const threeYears = 3 * 365 * 24 * time.Hour
 	inv := &vpcemu.Inventory{AccountID: AccountID, Regions: map[string][]vpcemu.Connection{}}
 	for i := range n {
 		region := Regions[i%len(Regions)]
-		c := vpcemu.Connection{
-			VpnConnectionId: fmt.Sprintf("vco-%s%08d", regionCode(region), i),
-			Authorizations:  []vpcemu.Authorization{},
-		}
-		count := authorizationCount(rng)
-		seen := map[string]bool{}
-		for len(c.Authorizations) < count {
-			a := vpcemu.Authorization{
-				BindUid:      bindAccount(rng),
-				BindProduct:  "CEN",
-				BindInstance: bindInstance(rng, len(c.Authorizations)),
-				CreationTime: ref - rng.Int64N(int64(threeYears/time.Millisecond)),
-			}
-			// The API holds one authorization per account and instance.
-			key := fmt.Sprint(a.BindUid, a.BindInstance)
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			if rng.IntN(100) < 2 {
-				a.BindProduct = "VBR"
-			}
-			c.Authorizations = append(c.Authorizations, a)
-		}
-		inv.Regions[region] = append(inv.Regions[region], c)
+		id := fmt.Sprintf("vco-%s%08d", regionCode(region), i)
+		inv.Regions[region] = append(inv.Regions[region], generateConnection(rng, id, ref))
 	}
 	return inv
+}
+
+// generateConnection draws one connection's authorizations.
+func generateConnection(rng *rand.Rand, id string, ref int64) vpcemu.Connection {
+	const threeYears = 3 * 365 * 24 * time.Hour
+	c := vpcemu.Connection{VpnConnectionId: id, Authorizations: []vpcemu.Authorization{}}
+	count := authorizationCount(rng)
+	seen := map[string]bool{}
+	for len(c.Authorizations) < count {
+		a := vpcemu.Authorization{
+			BindUid:      bindAccount(rng),
+			BindProduct:  "CEN",
+			BindInstance: bindInstance(rng, len(c.Authorizations)),
+			CreationTime: ref - rng.Int64N(int64(threeYears/time.Millisecond)),
+		}
+		// The API holds one authorization per account and instance.
+		key := fmt.Sprint(a.BindUid, a.BindInstance)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if rng.IntN(100) < 2 {
+			a.BindProduct = "VBR"
+		}
+		c.Authorizations = append(c.Authorizations, a)
+	}
+	return c
 }
 
 // regionCode is a short, id-safe form of a region, so that connection ids

@@ -103,6 +103,12 @@ func TestSchemaOfAnotherLog(t *testing.T) {
 	if got, want := s.Values(&otherLog{Change: "opened", RuleID: RuleUntrustedCEN}), []string{"opened", "untrusted-cen"}; !slices.Equal(got, want) {
 		t.Errorf("Values() = %v, want %v", got, want)
 	}
+	// AppendValues keeps what dst held, so one slice serves many logs.
+	dst := s.AppendValues([]string{"x"}, &otherLog{Change: "opened", RuleID: RuleUntrustedCEN})
+	dst = s.AppendValues(dst, &otherLog{Change: "closed"})
+	if want := []string{"x", "opened", "untrusted-cen", "closed", ""}; !slices.Equal(dst, want) {
+		t.Errorf("AppendValues = %v, want %v", dst, want)
+	}
 }
 
 func TestNewSchemaRejects(t *testing.T) {
@@ -157,5 +163,13 @@ func BenchmarkValues(b *testing.B) {
 	f := Finding{FindingUID: "0123456789abcdef0123456789abcdef", RuleID: RuleUntrustedAccount, Status: StatusFail}
 	for b.Loop() {
 		_ = f.Values()
+	}
+}
+
+func BenchmarkAppendValues(b *testing.B) {
+	f := Finding{FindingUID: "0123456789abcdef0123456789abcdef", RuleID: RuleUntrustedAccount, Status: StatusFail}
+	dst := make([]string, 0, len(Keys))
+	for b.Loop() {
+		dst = FindingSchema.AppendValues(dst[:0], &f)
 	}
 }

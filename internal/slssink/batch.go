@@ -47,6 +47,7 @@ type batcher struct {
 	maxLogs  int
 	maxBytes int // for the logs, the LogGroup's other fields deducted
 	cur      batch
+	values   []string // scratch: the values of the finding being added
 }
 
 // addChange adds a lifecycle change, as add adds a finding.
@@ -69,7 +70,8 @@ func (b *batcher) addChange(c *lifecycle.Change, now time.Time) (full batch, ok 
 // the last word on it, and a refusal sends it to standard output.
 func (b *batcher) add(f *finding.Finding, now time.Time) (full batch, ok bool) {
 	t := logTime(f, now)
-	size := logFieldSize(t, finding.Keys, f.Values())
+	b.values = finding.FindingSchema.AppendValues(b.values[:0], f)
+	size := logFieldSize(t, finding.Keys, b.values)
 	if n := b.cur.len(); n > 0 && (n >= b.maxLogs || b.cur.rawSize+size > b.maxBytes) {
 		full, ok = b.cur, true
 		// The next batch will likely be as long: allocate it once.
@@ -89,19 +91,38 @@ func (b *batcher) take() batch {
 	return full
 }
 
-// logGroup builds the request body of the batch.
+// logGroup builds the request body of the batch. A batch of findings has its
+// logs, their contents and values each in one slice for the whole batch (a
+// handful of allocations instead of two dozen per finding); the values are
+// the findings' own strings.
 func (b *batch) logGroup(source string) *sls.LogGroup {
 	topic := b.topic()
+	if len(b.changes) > 0 {
+		lg := &sls.LogGroup{Topic: &topic, Source: &source, Logs: make([]*sls.Log, 0, len(b.changes))}
+		for i := range b.changes {
+			lg.Logs = append(lg.Logs, newLog(b.times[i], lifecycle.ChangeKeys, b.changes[i].Values()))
+		}
+		return lg
+	}
+	n, k := len(b.findings), len(finding.Keys)
 	lg := &sls.LogGroup{
 		Topic:  &topic,
 		Source: &source,
-		Logs:   make([]*sls.Log, 0, b.len()),
+		Logs:   make([]*sls.Log, n),
 	}
+	logs := make([]sls.Log, n)
+	values := make([]string, 0, n*k)
+	contents := make([]sls.LogContent, n*k)
+	pointers := make([]*sls.LogContent, n*k)
 	for i := range b.findings {
-		lg.Logs = append(lg.Logs, newLog(b.times[i], finding.Keys, b.findings[i].Values()))
-	}
-	for i := range b.changes {
-		lg.Logs = append(lg.Logs, newLog(b.times[i], lifecycle.ChangeKeys, b.changes[i].Values()))
+		values = finding.FindingSchema.AppendValues(values, &b.findings[i])
+		for j := range k {
+			c := &contents[i*k+j]
+			c.Key, c.Value = &finding.Keys[j], &values[i*k+j]
+			pointers[i*k+j] = c
+		}
+		logs[i] = sls.Log{Time: &b.times[i], Contents: pointers[i*k : (i+1)*k : (i+1)*k]}
+		lg.Logs[i] = &logs[i]
 	}
 	return lg
 }

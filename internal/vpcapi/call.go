@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"sync"
 
+	"github.com/alibabacloud-go/tea/dara"
 	vpc "github.com/alibabacloud-go/vpc-20160428/v6/client"
 )
 
-// maxKeptBody bounds the answer a call keeps for a second reading.
-const maxKeptBody = 4 << 20
+// maxBody bounds the answer a call reads: a page of 50 authorizations is a
+// few kilobytes.
+const maxBody = 4 << 20
 
 // call is the SDK's HTTP client for one call (dara.HttpClient): it gives
 // the request the call's context, so a cancelled scan or an expired call
@@ -20,13 +24,12 @@ const maxKeptBody = 4 << 20
 // what they are and not by the SDK's message text. One call, one goroutine:
 // no locking.
 type call struct {
-	ctx      context.Context
-	http     *http.Client
-	keepBody bool // keep the answer's body (up to maxKeptBody) in body
+	ctx  context.Context
+	http *http.Client
 
 	status       int   // of the answer; 0: none came
 	transportErr error // sending, or reading the answer, failed
-	body         bytes.Buffer
+	body         *bytes.Buffer
 }
 
 // Call implements the SDK's HttpClient; the SDK's transport is not used.
@@ -41,8 +44,8 @@ func (c *call) Call(req *http.Request, _ *http.Transport) (*http.Response, error
 	return resp, nil
 }
 
-// watchedBody notes a failure to read the answer, and keeps the answer when
-// asked to.
+// watchedBody notes a failure to read the answer, by the SDK (an error
+// answer) or by read.
 type watchedBody struct {
 	io.ReadCloser
 	c *call
@@ -50,20 +53,74 @@ type watchedBody struct {
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if b.c.keepBody && b.c.body.Len()+n <= maxKeptBody {
-		b.c.body.Write(p[:n])
-	}
 	if err != nil && err != io.EOF {
 		b.c.transportErr = err
 	}
 	return n, err
 }
 
+// buffers hold answers while they are decoded: a scan reads thousands of
+// pages of about the same size.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// read reads the answer whole into c.body, which release gives back.
+func (c *call) read(r io.Reader) error {
+	c.body = buffers.Get().(*bytes.Buffer)
+	c.body.Reset()
+	n, err := c.body.ReadFrom(io.LimitReader(r, maxBody+1))
+	if err == nil && n > maxBody {
+		err = errors.New("the answer is larger than 4 MiB")
+	}
+	return err
+}
+
+func (c *call) release() {
+	if c.body != nil && c.body.Cap() <= 1<<20 {
+		buffers.Put(c.body)
+	}
+	c.body = nil
+}
+
+// decode reads an answer into the SDK's response model. The models' json
+// tags are the API's keys, so encoding/json reads the published shape
+// directly; anything it refuses is given to the SDK's own, lenient decoding
+// (numbers as strings and the like), so that no answer the SDK reads is
+// refused here.
+func decode(data []byte, out any) error {
+	if err := json.Unmarshal(data, out); err == nil {
+		return nil
+	}
+	obj, err := dara.ReadAsJSON(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	m, ok := obj.(map[string]any)
+	if !ok {
+		return errors.New("the answer is not a JSON object")
+	}
+	return dara.Convert(m, out)
+}
+
+type authorizationsBody = vpc.DescribeVpnCrossAccountAuthorizationsResponseBody
+
 // decodeAuthorizations reads a DescribeVpnCrossAccountAuthorizations answer
-// in either shape: the list bare, as the API reference shows it, or wrapped
-// in {"CrossAccountAuthorization": […]}, as an older SDK reads it. It
-// returns nil when the body is neither.
-func decodeAuthorizations(data []byte) *vpc.DescribeVpnCrossAccountAuthorizationsResponseBody {
+// in either shape: the list bare, as the API reference shows it and the SDK
+// reads it, or wrapped in {"CrossAccountAuthorization": […]}, as an older
+// SDK reads it.
+func decodeAuthorizations(data []byte) (*authorizationsBody, error) {
+	var body authorizationsBody
+	err := decode(data, &body)
+	if err == nil {
+		return &body, nil
+	}
+	if wrapped := decodeWrappedAuthorizations(data); wrapped != nil {
+		return wrapped, nil
+	}
+	return nil, err
+}
+
+// decodeWrappedAuthorizations reads the wrapped shape, or returns nil.
+func decodeWrappedAuthorizations(data []byte) *authorizationsBody {
 	var raw struct {
 		TotalCount                 *int32
 		PageNumber                 *int32
@@ -74,22 +131,20 @@ func decodeAuthorizations(data []byte) *vpc.DescribeVpnCrossAccountAuthorization
 	if json.Unmarshal(data, &raw) != nil {
 		return nil
 	}
-	type item = vpc.DescribeVpnCrossAccountAuthorizationsResponseBodyCrossAccountAuthorizations
-	var list []*item
-	if trimmed := bytes.TrimSpace(raw.CrossAccountAuthorizations); len(trimmed) > 0 && trimmed[0] == '{' {
-		var wrapped struct{ CrossAccountAuthorization []*item }
-		if json.Unmarshal(trimmed, &wrapped) != nil {
-			return nil
-		}
-		list = wrapped.CrossAccountAuthorization
-	} else if len(trimmed) > 0 && json.Unmarshal(trimmed, &list) != nil {
+	trimmed := bytes.TrimSpace(raw.CrossAccountAuthorizations)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil
 	}
-	return &vpc.DescribeVpnCrossAccountAuthorizationsResponseBody{
+	type item = vpc.DescribeVpnCrossAccountAuthorizationsResponseBodyCrossAccountAuthorizations
+	var wrapped struct{ CrossAccountAuthorization []*item }
+	if json.Unmarshal(trimmed, &wrapped) != nil {
+		return nil
+	}
+	return &authorizationsBody{
 		TotalCount:                 raw.TotalCount,
 		PageNumber:                 raw.PageNumber,
 		PageSize:                   raw.PageSize,
 		RequestId:                  raw.RequestId,
-		CrossAccountAuthorizations: list,
+		CrossAccountAuthorizations: wrapped.CrossAccountAuthorization,
 	}
 }

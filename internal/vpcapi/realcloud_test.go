@@ -37,7 +37,7 @@ func fixtureServer(t *testing.T, status int, body []byte) (vpcapi.Options, *atom
 	return vpcapi.Options{Endpoint: endpoint.MustParseRegional(ts.URL), CallTimeout: 5 * time.Second}, &calls
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,15 +62,63 @@ func NewSourceFactory(opts Options) scan.SourceFactory {
 		if err != nil {
 			return nil, cloudapi.Localf("VPC endpoint for %s: %w", region, err)
 		}
-		src := &source{creds: creds, region: region, ep: ep, timeoutMs: int(opts.CallTimeout / time.Millisecond), http: hc}
-		// Build one client now, so that a configuration the SDK refuses is
-		// reported before any call.
-		if _, _, err := src.client(context.Background()); err != nil {
+		sdk, err := newSDKClient(creds, region, ep, int(opts.CallTimeout/time.Millisecond))
+		if err != nil {
 			return nil, err
 		}
-		return src, nil
+		return &source{region: region, sdk: sdk, http: hc}, nil
 	}
 }
+
+// newSDKClient configures the SDK's client of one region and one set of
+// credentials, so that a configuration the SDK refuses is reported before
+// any call. Its HttpClient is set per call.
+func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, timeoutMs int) (callAPI, error) {
+	cfg := &openapiutil.Config{
+		AccessKeyId:     dara.String(creds.AccessKeyID),
+		AccessKeySecret: dara.String(creds.AccessKeySecret),
+		RegionId:        dara.String(region),
+		Protocol:        dara.String("https"),
+		ReadTimeout:     dara.Int(timeoutMs),
+		ConnectTimeout:  dara.Int(timeoutMs),
+		// RetryOptions stays nil: the SDK's retries sleep seconds where they
+		// mean milliseconds, and the scanner paces and retries every attempt.
+	}
+	if creds.SecurityToken != "" {
+		cfg.SecurityToken = dara.String(creds.SecurityToken)
+	}
+	if !ep.IsZero() {
+		// Never a scheme inside Endpoint, or the SDK builds "http://http//host".
+		cfg.Endpoint = dara.String(ep.HostPort())
+		cfg.Protocol = dara.String(ep.Scheme)
+	}
+	// The VPC client's Init resolves the regional endpoint and checks the
+	// configuration; what it builds is the generic client underneath, which
+	// is all a call needs.
+	c, err := vpc.NewClient(cfg)
+	if err != nil {
+		return nil, cloudapi.Localf("VPC client for %s: %w", region, err)
+	}
+	// Held by a closure, not by a field: a type that reaches an interface
+	// drags its fields' types along, and since the SDK's JSON decoding looks
+	// methods up by name at run time, the linker then keeps every method of
+	// theirs (for *vpc.Client, thousands: the binary more than doubles; for
+	// the generic client, its streaming and WebSocket calls).
+	sdk := c.Client
+	return func(hc dara.HttpClient, params *openapiutil.Params, query map[string]*string) (map[string]any, error) {
+		// A copy per call: the SDK's calls take no context, so the call's
+		// HTTP client carries it, and the SDK keeps per-call state in its
+		// client's fields. A copy is a few hundred bytes where building a
+		// client anew costs a credential, an endpoint resolution and a
+		// configuration check.
+		call := sdk
+		call.HttpClient = hc
+		return call.CallApi(params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+	}, nil
+}
+
+// callAPI makes one call with the SDK's client of a Source, through hc.
+type callAPI func(hc dara.HttpClient, params *openapiutil.Params, query map[string]*string) (map[string]any, error)
 
 func newHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -91,90 +141,100 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 
 // source is the Source of one region for one set of credentials.
 type source struct {
-	creds     scan.Credentials
-	region    string
-	ep        endpoint.Endpoint // zero: the SDK's regional endpoint
-	timeoutMs int
-	http      *http.Client
+	region string
+	sdk    callAPI // configured once
+	http   *http.Client
 }
 
-// client is one SDK client, held by the two calls the scanner makes.
-//
-// Not by *vpc.Client itself: a type that reaches an interface drags its
-// fields' types along, and since the SDK's JSON decoding looks methods up by
-// name at run time, the linker would then keep every one of the VPC client's
-// thousands of API methods, which more than doubles the binary. Method
-// values hold the client without naming its type.
-type client struct {
-	describeConnections    func(*vpc.DescribeVpnConnectionsRequest, *dara.RuntimeOptions) (*vpc.DescribeVpnConnectionsResponse, error)
-	describeAuthorizations func(*vpc.DescribeVpnCrossAccountAuthorizationsRequest, *dara.RuntimeOptions) (*vpc.DescribeVpnCrossAccountAuthorizationsResponse, error)
+// The two actions, as the VPC SDK's DescribeVpnConnectionsWithOptions and
+// DescribeVpnCrossAccountAuthorizationsWithOptions describe them, except for
+// the body type: "binary" hands the answer over unread, so that it is
+// decoded once, with encoding/json, straight into the SDK's response model,
+// instead of into a generic map that the SDK encodes and decodes again twice.
+// Read-only, shared by every call.
+var (
+	describeConnections    = rpcParams("DescribeVpnConnections")
+	describeAuthorizations = rpcParams("DescribeVpnCrossAccountAuthorizations")
+)
+
+func rpcParams(action string) *openapiutil.Params {
+	return &openapiutil.Params{
+		Action:      dara.String(action),
+		Version:     dara.String("2016-04-28"),
+		Protocol:    dara.String("HTTPS"),
+		Pathname:    dara.String("/"),
+		Method:      dara.String("POST"),
+		AuthType:    dara.String("AK"),
+		Style:       dara.String("RPC"),
+		ReqBodyType: dara.String("formData"),
+		BodyType:    dara.String("binary"),
+	}
 }
 
-// client builds the SDK client of one call, bound to the call's context.
-// The SDK's calls take no context and its client keeps per-call state in
-// its own fields (the RPC headers of the last call), so a client serves one
-// call: its HttpClient carries ctx to the request. Building one costs a few
-// microseconds (BenchmarkListAuthorizations).
-func (s *source) client(ctx context.Context) (client, *call, error) {
+// pageQuery is the query of a paged describe call: the SDK request models'
+// RegionId, PageNumber and PageSize.
+func pageQuery(region string, pageNumber, pageSize int) map[string]*string {
+	return map[string]*string{
+		"RegionId":   dara.String(region),
+		"PageNumber": dara.String(strconv.Itoa(pageNumber)),
+		"PageSize":   dara.String(strconv.Itoa(pageSize)),
+	}
+}
+
+// do makes one call and returns the body of its answer, read whole. An
+// error answer is the SDK's to read; what failed is told apart by mapError.
+func (s *source) do(ctx context.Context, params *openapiutil.Params, query map[string]*string, what string) (*call, error) {
 	cl := &call{ctx: ctx, http: s.http}
-	cfg := &openapiutil.Config{
-		AccessKeyId:     dara.String(s.creds.AccessKeyID),
-		AccessKeySecret: dara.String(s.creds.AccessKeySecret),
-		RegionId:        dara.String(s.region),
-		Protocol:        dara.String("https"),
-		ReadTimeout:     dara.Int(s.timeoutMs),
-		ConnectTimeout:  dara.Int(s.timeoutMs),
-		HttpClient:      cl,
-		// RetryOptions stays nil: the SDK's retries sleep seconds where they
-		// mean milliseconds, and the scanner paces and retries every attempt.
-	}
-	if s.creds.SecurityToken != "" {
-		cfg.SecurityToken = dara.String(s.creds.SecurityToken)
-	}
-	if !s.ep.IsZero() {
-		// Never a scheme inside Endpoint, or the SDK builds "http://http//host".
-		cfg.Endpoint = dara.String(s.ep.HostPort())
-		cfg.Protocol = dara.String(s.ep.Scheme)
-	}
-	c, err := vpc.NewClient(cfg)
+	res, err := s.sdk(cl, params, query)
 	if err != nil {
-		return client{}, nil, cloudapi.Localf("VPC client for %s: %w", s.region, err)
+		return nil, cl.mapError(what, err)
 	}
-	return client{
-		describeConnections:    c.DescribeVpnConnectionsWithOptions,
-		describeAuthorizations: c.DescribeVpnCrossAccountAuthorizationsWithOptions,
-	}, cl, nil
+	body, _ := res["body"].(io.ReadCloser)
+	if body == nil {
+		return nil, cl.mapError(what, errors.New("the SDK handed over no answer"))
+	}
+	err = cl.read(body)
+	body.Close()
+	if err != nil {
+		return nil, cl.mapError(what, err)
+	}
+	return cl, nil
+}
+
+// connectionsBody is what a listing reads of the SDK's
+// DescribeVpnConnectionsResponseBody, under the same keys
+// (TestConnectionsBodyKeys): a connection's fifty other fields, some nested,
+// are skipped by the decoder instead of each becoming an allocation.
+type connectionsBody struct {
+	TotalCount     *int32 `json:"TotalCount"`
+	VpnConnections *struct {
+		VpnConnection []*struct {
+			VpnConnectionId *string `json:"VpnConnectionId"`
+		} `json:"VpnConnection"`
+	} `json:"VpnConnections"`
 }
 
 func (s *source) ListConnections(ctx context.Context, region string, pageNumber, pageSize int) (scan.ConnectionPage, error) {
 	if err := s.checkRegion(region); err != nil {
 		return scan.ConnectionPage{}, err
 	}
-	req := &vpc.DescribeVpnConnectionsRequest{
-		RegionId:   dara.String(region),
-		PageNumber: dara.Int32(int32(pageNumber)),
-		PageSize:   dara.Int32(int32(pageSize)),
-	}
-	c, cl, err := s.client(ctx)
+	what := fmt.Sprintf("list VPN connections in %s", region)
+	cl, err := s.do(ctx, describeConnections, pageQuery(region, pageNumber, pageSize), what)
 	if err != nil {
 		return scan.ConnectionPage{}, err
 	}
-	resp, err := c.describeConnections(req, &dara.RuntimeOptions{})
-	if err != nil {
-		return scan.ConnectionPage{}, cl.mapError(fmt.Sprintf("list VPN connections in %s", region), err)
+	defer cl.release()
+	var body connectionsBody
+	if err := decode(cl.body.Bytes(), &body); err != nil {
+		return scan.ConnectionPage{}, cl.mapError(what, err)
 	}
-	var page scan.ConnectionPage
-	body := resp.GetBody()
-	if body == nil {
-		return page, nil
-	}
-	page.TotalCount = int(dara.Int32Value(body.GetTotalCount()))
-	if list := body.GetVpnConnections(); list != nil {
-		for _, c := range list.GetVpnConnection() {
+	page := scan.ConnectionPage{TotalCount: int(dara.Int32Value(body.TotalCount))}
+	if list := body.VpnConnections; list != nil {
+		for _, c := range list.VpnConnection {
 			if c == nil {
 				continue
 			}
-			if id := dara.StringValue(c.GetVpnConnectionId()); id != "" {
+			if id := dara.StringValue(c.VpnConnectionId); id != "" {
 				page.IDs = append(page.IDs, id)
 			}
 		}
@@ -186,53 +246,37 @@ func (s *source) ListAuthorizations(ctx context.Context, region, connectionID st
 	if err := s.checkRegion(region); err != nil {
 		return scan.AuthorizationPage{}, err
 	}
-	req := &vpc.DescribeVpnCrossAccountAuthorizationsRequest{
-		RegionId:        dara.String(region),
-		VpnConnectionId: dara.String(connectionID),
-		PageNumber:      dara.Int32(int32(pageNumber)),
-		PageSize:        dara.Int32(int32(pageSize)),
-	}
-	c, cl, err := s.client(ctx)
+	what := fmt.Sprintf("describe authorizations of %s in %s", connectionID, region)
+	query := pageQuery(region, pageNumber, pageSize)
+	query["VpnConnectionId"] = dara.String(connectionID)
+	cl, err := s.do(ctx, describeAuthorizations, query, what)
 	if err != nil {
 		return scan.AuthorizationPage{}, err
 	}
-	cl.keepBody = true
-	what := fmt.Sprintf("describe authorizations of %s in %s", connectionID, region)
-	resp, err := c.describeAuthorizations(req, &dara.RuntimeOptions{})
-	var body *vpc.DescribeVpnCrossAccountAuthorizationsResponseBody
-	switch err := cl.mapError(what, err); {
-	case err == nil:
-		body = resp.GetBody()
-	case errors.As(err, new(*cloudapi.DecodeError)):
-		// The SDK reads the published shape only; an answer with the list
-		// wrapped (as an older SDK reads it) is read here, and anything else
-		// stays a final decode error.
-		if body = decodeAuthorizations(cl.body.Bytes()); body == nil {
-			return scan.AuthorizationPage{}, err
-		}
-	default:
-		return scan.AuthorizationPage{}, err
+	defer cl.release()
+	body, err := decodeAuthorizations(cl.body.Bytes())
+	if err != nil {
+		return scan.AuthorizationPage{}, cl.mapError(what, err)
 	}
-	var page scan.AuthorizationPage
-	if body == nil {
-		return page, nil
+	page := scan.AuthorizationPage{TotalCount: int(dara.Int32Value(body.TotalCount))}
+	if n := len(body.CrossAccountAuthorizations); n > 0 {
+		page.Authorizations = make([]policy.Authorization, 0, n)
 	}
-	page.TotalCount = int(dara.Int32Value(body.GetTotalCount()))
-	for _, a := range body.GetCrossAccountAuthorizations() {
+	for _, a := range body.CrossAccountAuthorizations {
 		if a == nil {
 			continue
 		}
-		id := dara.StringValue(a.GetVpnConnectionId())
+		id := dara.StringValue(a.VpnConnectionId)
 		if id == "" {
 			id = connectionID
 		}
 		page.Authorizations = append(page.Authorizations, policy.Authorization{
 			VpnConnectionID: id,
-			AliUID:          dara.Int64Value(a.GetAliUid()),
-			BindUID:         dara.Int64Value(a.GetBindUid()),
-			BindProduct:     dara.StringValue(a.GetBindProduct()),
-			BindInstance:    dara.StringValue(a.GetBindInstance()),
-			CreationTime:    dara.Int64Value(a.GetCreationTime()),
+			AliUID:          dara.Int64Value(a.AliUid),
+			BindUID:         dara.Int64Value(a.BindUid),
+			BindProduct:     dara.StringValue(a.BindProduct),
+			BindInstance:    dara.StringValue(a.BindInstance),
+			CreationTime:    dara.Int64Value(a.CreationTime),
 		})
 	}
 	return page, nil

@@ -12,16 +12,20 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"vpnauthz/internal/assume"
 	"vpnauthz/internal/bench"
+	"vpnauthz/internal/emulator/vpcemu"
 )
 
 // The real quota and latency the scale divides.
@@ -46,9 +50,22 @@ func main() {
 	// (10) as its size is stricter than a per-minute window, yet forgives a
 	// call that a busy machine sends a few milliseconds early.
 	burst := flag.Int("burst", int(realQuota), "size of the emulated quota's token bucket, in `calls`")
+	withPeer := flag.Bool("peer", true, "run the naive peer too")
+	orgFlag := flag.String("org", "", "an organisation scenario `ACCOUNTSxREGIONSxCONNECTIONS` (like 50x4x100): its inventory and bound only, "+
+		"until the scanner enters member accounts; nothing else runs")
+	assumeRate := flag.Float64("assume-rate", assume.DefaultRate, "AssumeRole `calls` a second the function paces at (real scale), for the organisation's bound")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of vpnauthz's in-process scans (the emulated cloud is another process) to `file`")
 	flag.Parse()
 	if *smoke {
 		*sizesFlag, *runs, *coldStarts = "100", 1, 3
+	}
+	if *orgFlag != "" {
+		shape, err := bench.ParseOrgShape(*orgFlag)
+		if err != nil || *scale <= 0 || *assumeRate <= 0 {
+			fatalf("bad flags: --org %q (%v), scale %v, assume-rate %v", *orgFlag, err, *scale, *assumeRate)
+		}
+		printOrg(shape, *seed, *scale, *assumeRate)
+		return
 	}
 	if *binary == "" {
 		fatalf("--binary is required: build the function first (scripts/bench.sh does)")
@@ -77,6 +94,14 @@ func main() {
 		pause: time.Duration(float64(realThrottlePause) / *scale),
 		scale: *scale,
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		s.profile = f
+		defer f.Close()
+	}
 	var rows []row
 	for _, n := range sizes {
 		pr := *peerRuns
@@ -85,6 +110,9 @@ func main() {
 			if n >= *peerOnceFrom {
 				pr = 1
 			}
+		}
+		if !*withPeer {
+			pr = 0
 		}
 		r, err := s.measure(ctx, n, *seed, *runs, pr)
 		if err != nil {
@@ -105,6 +133,8 @@ type setup struct {
 	faults bench.Faults
 	pause  time.Duration
 	scale  float64
+	// profile, when set, receives a CPU profile of vpnauthz's scans only.
+	profile *os.File
 }
 
 // row is one inventory size: medians of every measure over the runs.
@@ -116,6 +146,8 @@ type row struct {
 	bound               bench.Bound
 	ours, peer          bench.Result
 	oursCalls, oursThr  []int // every run's, to show the spread
+	bin                 bench.BinaryScan
+	binCPU              []time.Duration // every run's CPU per call
 	incomplete, missing int
 }
 
@@ -136,9 +168,16 @@ func (s *setup) measure(ctx context.Context, n int, seed uint64, runs, peerRuns 
 	inv = nil
 
 	var ours, peer []bench.Result
+	var bins []bench.BinaryScan
 	for i := range max(runs, peerRuns) {
 		if i < runs {
 			res, err := s.once(ctx, file, func(c bench.Cloud) (bench.Result, error) {
+				if s.profile != nil {
+					if err := pprof.StartCPUProfile(s.profile); err == nil {
+						defer pprof.StopCPUProfile()
+						s.profile = nil // one profile per file: the first run
+					}
+				}
 				return bench.RunOurs(ctx, c, bench.OursOptions{Rate: s.faults.Quota, MeasureMemory: true})
 			})
 			if err != nil {
@@ -153,8 +192,30 @@ func (s *setup) measure(ctx context.Context, n int, seed uint64, runs, peerRuns 
 			ours = append(ours, res)
 			r.oursCalls = append(r.oursCalls, res.VPCCalls)
 			r.oursThr = append(r.oursThr, res.Throttled)
-			progress("size %d vpnauthz run %d: %s, %d calls (%d throttled), %d PutLogs, heap %s",
-				n, i+1, res.Wall.Round(time.Millisecond), res.VPCCalls, res.Throttled, res.PutLogsCalls, mib(res.PeakHeap))
+			progress("size %d vpnauthz run %d: %s, %d calls (%d throttled), %d PutLogs, heap %s, %.0f allocations per call",
+				n, i+1, res.Wall.Round(time.Millisecond), res.VPCCalls, res.Throttled, res.PutLogsCalls, mib(res.PeakHeap),
+				float64(res.Allocs)/float64(max(res.VPCCalls, 1)))
+
+			// The same scan by the built binary, for its CPU time.
+			var bin bench.BinaryScan
+			_, err = s.once(ctx, file, func(c bench.Cloud) (bench.Result, error) {
+				var err error
+				bin, err = bench.MeasureBinaryScan(ctx, s.binary, c, bench.BinaryOptions{Rate: s.faults.Quota, Dir: s.dir})
+				return bench.Result{}, err
+			})
+			if err != nil {
+				return row{}, fmt.Errorf("binary run %d: %w", i+1, err)
+			}
+			if !bin.Complete {
+				r.incomplete++
+			}
+			if bin.Findings != r.expected.Findings {
+				r.missing++
+			}
+			bins = append(bins, bin)
+			r.binCPU = append(r.binCPU, bin.CPUPerCall())
+			progress("size %d binary run %d: %s, %d calls, CPU %s (%s per call), GC heap %s",
+				n, i+1, bin.Wall.Round(time.Millisecond), bin.VPCCalls, bin.CPU, us(bin.CPUPerCall()), mib(bin.GCHeap))
 		}
 		if i < peerRuns {
 			res, err := s.once(ctx, file, func(c bench.Cloud) (bench.Result, error) {
@@ -172,6 +233,7 @@ func (s *setup) measure(ctx context.Context, n int, seed uint64, runs, peerRuns 
 		}
 	}
 	r.ours, r.peer = medianResult(ours), medianResult(peer)
+	r.bin = medianBinary(bins)
 	return r, nil
 }
 
@@ -235,19 +297,25 @@ func (s *setup) print(rows []row, cold coldResult) {
 		"4 regions, 4 rules enabled (one finding per rule and authorization).\n\n",
 		trimFloat(s.faults.Quota), s.faults.Burst, trimFloat(realQuota), s.faults.Latency, realLatency,
 		s.pause, realThrottlePause, trimFloat(s.faults.Quota), trimFloat(s.scale))
-	fmt.Println("| connections (authorizations, findings) | runs ours / peer | wall ours | wall peer | bound | ours / bound | peer / ours | VPC calls ours / min (peer) | throttled ours / peer | PutLogs ours / min (peer) | PutLogs bytes wire ours / peer (raw ours) | peak heap ours | allocations ours |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| connections (authorizations, findings) | runs ours / peer | wall ours | wall peer | bound | ours / bound | peer / ours | VPC calls ours / min (peer) | throttled ours / peer | PutLogs ours / min (peer) | PutLogs bytes wire ours / peer (raw ours) | CPU per VPC call (binary) | allocations per VPC call | peak heap ours (binary at GC) | allocations ours |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Printf("| %s (%s, %s) | %d / %d | %s | %s | %s | %.2f× | %.1f× | %s / %s (%s) | %d / %d | %d / %d (%s) | %s / %s (%s) | %s | %s objects, %s |\n",
+		peerWall, peerRatio, peerCalls, peerPut, peerWire := "—", "—", "—", "—", "—"
+		if r.peerRuns > 0 {
+			peerWall, peerRatio = s.dur(r.peer.Wall), fmt.Sprintf("%.1f×", r.peer.Wall.Seconds()/r.ours.Wall.Seconds())
+			peerCalls, peerPut, peerWire = thousands(r.peer.VPCCalls), thousands(r.peer.PutLogsCalls), mib(uint64(r.peer.WireBytes))
+		}
+		fmt.Printf("| %s (%s, %s) | %d / %d | %s | %s | %s | %.2f× | %s | %s / %s (%s) | %d / %d | %d / %d (%s) | %s / %s (%s) | %s | %.0f | %s (%s) | %s objects, %s |\n",
 			thousands(r.n), thousands(r.authorizations), thousands(r.expected.Findings),
 			r.runs, r.peerRuns,
-			s.dur(r.ours.Wall), s.dur(r.peer.Wall), s.dur(r.bound.Time),
-			r.ours.Wall.Seconds()/r.bound.Time.Seconds(), r.peer.Wall.Seconds()/r.ours.Wall.Seconds(),
-			thousands(r.ours.VPCCalls), thousands(r.bound.Calls), thousands(r.peer.VPCCalls),
+			s.dur(r.ours.Wall), peerWall, s.dur(r.bound.Time),
+			r.ours.Wall.Seconds()/r.bound.Time.Seconds(), peerRatio,
+			thousands(r.ours.VPCCalls), thousands(r.bound.Calls), peerCalls,
 			r.ours.Throttled, r.peer.Throttled,
-			r.ours.PutLogsCalls, r.expected.MinPutLogs, thousands(r.peer.PutLogsCalls),
-			mib(uint64(r.ours.WireBytes)), mib(uint64(r.peer.WireBytes)), mib(uint64(r.ours.RawBytes)),
-			mib(r.ours.PeakHeap), thousands(int(r.ours.Allocs)), mib(r.ours.AllocBytes))
+			r.ours.PutLogsCalls, r.expected.MinPutLogs, peerPut,
+			mib(uint64(r.ours.WireBytes)), peerWire, mib(uint64(r.ours.RawBytes)),
+			us(r.bin.CPUPerCall()), float64(r.ours.Allocs)/float64(max(r.ours.VPCCalls, 1)),
+			mib(r.ours.PeakHeap), mib(r.bin.GCHeap), thousands(int(r.ours.Allocs)), mib(r.ours.AllocBytes))
 	}
 	fmt.Println()
 	for _, r := range rows {
@@ -255,11 +323,19 @@ func (s *setup) print(rows []row, cold coldResult) {
 		if r.incomplete > 0 || r.missing > 0 {
 			note = fmt.Sprintf(" — WARNING: %d incomplete scans, %d runs delivered other than the %d findings expected", r.incomplete, r.missing, r.expected.Findings)
 		}
-		fmt.Printf("- %s connections: vpnauthz calls per run %v, throttled per run %v%s\n", thousands(r.n), r.oursCalls, r.oursThr, note)
+		cpu := make([]string, len(r.binCPU))
+		for i, c := range r.binCPU {
+			cpu[i] = us(c)
+		}
+		fmt.Printf("- %s connections: vpnauthz calls per run %v, throttled per run %v, CPU per call per run [%s]%s\n",
+			thousands(r.n), r.oursCalls, r.oursThr, strings.Join(cpu, " "), note)
 	}
 	fmt.Println("\nMedians of each column over the runs. Bound: per region ceil(connections/50) listing pages + Σ max(1, ceil(authorizations/50)), " +
 		"at the quota, regions in parallel. Minimum PutLogs: the findings' raw log sizes packed into requests of at most 4096 logs and " +
-		"2.9 MB, plus the summary. Peak heap: heap objects above the baseline, sampled every 2 ms during the scan; allocations: the scan's heap allocations.")
+		"2.9 MB, plus the summary. CPU per VPC call: user + system time of the built binary's process (/proc/PID/stat, 10 ms ticks) over one timer scan " +
+		"under the emulated FC runtime (SDK calls, judgement, logs and Log Service delivery), divided by its VPC calls; the process's start is not counted. " +
+		"Peak heap: heap objects above the baseline, sampled every 2 ms during the scan run in the benchmark's own process; in brackets, the binary's largest heap " +
+		"at the start of a garbage collection (gctrace, whole MiB). Allocations: the in-process scan's heap allocations, also per VPC call.")
 
 	fmt.Println("\n### Cold start")
 	fmt.Println()
@@ -268,6 +344,37 @@ func (s *setup) print(rows []row, cold coldResult) {
 		ms(median(cold.health)), ms(slices.Min(cold.health)), ms(slices.Max(cold.health)), len(cold.health))
 	fmt.Printf("- Exec to the first response, timer scan of 1 connection (1 VPC call, 2 PutLogs, no latency): median %s (min %s, max %s, %d starts)\n",
 		ms(median(cold.scans)), ms(slices.Min(cold.scans)), ms(slices.Max(cold.scans)), len(cold.scans))
+}
+
+// printOrg prints what an organisation scenario holds and the bound a scan
+// of it must reach, at the time scale: the VPC quota and the AssumeRole
+// pacing both multiplied by scale. The scan itself is not run: the scanner
+// does not enter member accounts yet (scan.Request.Members), and the
+// emulated cloud's command takes one account's inventory.
+func printOrg(shape bench.OrgShape, seed uint64, scale, assumeRate float64) {
+	org := bench.GenerateOrg(seed, shape)
+	quota, rate := realQuota*scale, assumeRate*scale
+	b := bench.ComputeOrgBound(org, quota, rate)
+	auths := 0
+	for _, inv := range append([]*vpcemu.Inventory{org.Own}, slices.Collect(maps.Values(org.Members))...) {
+		for _, conns := range inv.Regions {
+			for _, c := range conns {
+				auths += len(c.Authorizations)
+			}
+		}
+	}
+	s := setup{scale: scale}
+	fmt.Printf("\n### Organisation %s (time scale 1/%s): inventory and bound only\n\n", shape, trimFloat(scale))
+	fmt.Println("| accounts | regions | connections (authorizations) | (account, region) quotas busy at once | VPC calls (min) | AssumeRole calls | bound | slowest (account, region) | its AssumeRole wait |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| %s | %d | %s (%s) | %s | %s | %s | %s | %s %s | %s |\n",
+		thousands(shape.Accounts), shape.Regions, thousands(shape.Total()), thousands(auths),
+		thousands(shape.Accounts*shape.Regions), thousands(b.Calls), thousands(len(org.Members)),
+		s.dur(b.Time), b.SlowestAccount, b.SlowestRegion, s.dur(b.Wait))
+	fmt.Printf("\nVPC quota %s calls/s per (account, region) (real: %s), AssumeRole paced at %s calls/s (real: %s). "+
+		"Bound: the slowest (account, region) at its quota plus the AssumeRole pacing before its account, members entered busiest first "+
+		"(no order does better); the own account needs no AssumeRole. Not measured: the scanner does not scan member accounts yet.\n",
+		trimFloat(quota), trimFloat(realQuota), trimFloat(rate), trimFloat(assumeRate))
 }
 
 // dur shows a measured time and, in brackets, the same at the real scale.
@@ -286,6 +393,8 @@ func short(d time.Duration) string {
 		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 	}
 }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
@@ -311,6 +420,17 @@ func median[T int | int64 | uint64 | time.Duration](xs []T) T {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianBinary takes the median of every measure of the binary's runs.
+func medianBinary(bs []bench.BinaryScan) bench.BinaryScan {
+	var cpu, wall []time.Duration
+	var calls, findings []int
+	var heap []uint64
+	for _, b := range bs {
+		cpu, wall, calls, findings, heap = append(cpu, b.CPU), append(wall, b.Wall), append(calls, b.VPCCalls), append(findings, b.Findings), append(heap, b.GCHeap)
+	}
+	return bench.BinaryScan{Wall: median(wall), CPU: median(cpu), VPCCalls: median(calls), Findings: median(findings), GCHeap: median(heap), Complete: true}
 }
 
 // medianResult takes the median of every measure on its own.
