@@ -224,7 +224,7 @@ func (l *liveCloud) describe() string {
 	}
 	return fmt.Sprintf("live cloud, region %q, account %s (from %s)", l.region, l.accountID, l.accountFrom)
 }
-func (l *liveCloud) close()           {}
+func (l *liveCloud) close() {}
 
 func openCloud(live bool) (cloud, error) {
 	if live {
