@@ -352,10 +352,11 @@ func TestHelpDescribesEachCommand(t *testing.T) {
 		cmd  string
 		want []string
 	}{
-		{"invoke", []string{"Usage: vpnauthz invoke", "--event", "--live", "--json", "demo", "Exit status"}},
+		{"invoke", []string{"Usage: vpnauthz invoke", "--event", "--live", "--json", "demo", "Exit status", "second scan", "GetCallerIdentity"}},
 		{"serve", []string{"Usage: vpnauthz serve", "--addr", "HTTP trigger", "SIGTERM"}},
 		{"emulate", []string{"Usage: vpnauthz emulate", "--inventory", "VpnConnectionId", "JSON"}},
 		{"setup-sls", []string{"Usage: vpnauthz setup-sls", "--live", "field index", "logstore"}},
+		{"setup-state", []string{"Usage: vpnauthz setup-state", "--live", "STATE_STORE", "TABLESTORE_ENDPOINT", "400 days"}},
 		{"version", []string{"Usage: vpnauthz version", "version"}},
 	}
 	for _, tt := range tests {

@@ -39,18 +39,35 @@ Service settings. --fail-on SEVERITY (low, medium or high) makes the exit
 status 3 when any FAIL finding (SUPPRESSED ones do not count) has that
 severity or a higher one: a gate for CI.
 
-Without --live the function runs on the built-in emulated VPC API and Log
-Service, seeded with a demo inventory of seven connections in three regions,
-and is configured with the demo's settings only (targets, trusted account and
-CEN, a 365-day age limit, a policy file with one exception): the environment
-is not read, so the demo gives the same verdicts on every machine.
+Without --live the function runs on the built-in emulated cloud, configured
+with the demo's settings only (the environment is not read, so the demo gives
+the same verdicts on every machine): an organisation whose management account
+— the function's — has seven connections in three regions, and a Resource
+Directory of three members (a network hub whose role it assumes, a sandbox
+whose role refuses it, a legacy account excluded by ACCOUNTS_EXCLUDE); a trust
+policy (trusted account and CEN, TRUST_ORGANIZATION, a 365-day age limit, a
+policy file with one exception); and the finding lifecycle kept in the
+emulated Tablestore. Without --event (and without --dry-run) the demo scans
+twice: the first scan, then a change in the inventory (a grant revoked, an
+untrusted grant added, the exception expired), then the second scan, whose
+transitions (opened, reopened, suppressed, unsuppressed, resolved) are printed
+after its findings. In the table format both scans are shown; json, jsonl,
+csv and ocsf print the second scan only, and say so on standard error, so
+that the output stays one document of one kind. --fail-on judges the second
+scan.
 
 With --live the configuration comes from the environment (SCAN_TARGETS,
 TRUSTED_ACCOUNT_IDS, SLS_PROJECT, ... as for the function), the credentials
 from the Alibaba Cloud credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID,
 ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN, a profile or a
 RAM role), the region from FC_REGION or ALIBABA_CLOUD_REGION_ID and the
-account from FC_ACCOUNT_ID (required: it is part of some findings' uid).
+account from FC_ACCOUNT_ID or, when that is not set, from STS
+GetCallerIdentity (at STS_ENDPOINT when set) with those credentials: it is
+part of some findings' uid.
+
+A scan that runs longer than a few seconds shows its progress on standard
+error when that is a terminal: the accounts and connections its findings have
+covered so far, and the ERROR findings among them.
 
 Exit status: 0 when the invocation succeeded (FAIL and ERROR findings are
 results, not failures), 1 when it failed or an HTTP event was answered with an
