@@ -69,7 +69,9 @@ func (s *recordingSink) WriteChange(_ context.Context, c *lifecycle.Change) erro
 	return errors.New("change logs are not delivered")
 }
 
-func (s *recordingSink) Close(context.Context, *finding.ScanSummary) scan.Delivery { return scan.Delivery{} }
+func (s *recordingSink) Close(context.Context, *finding.ScanSummary) scan.Delivery {
+	return scan.Delivery{}
+}
 
 func TestObservedSinkSeesWhatTheSinkReceives(t *testing.T) {
 	inner := &recordingSink{}
