@@ -14,9 +14,9 @@ import (
 const setupStateDescription = `
 Creates, idempotently, the Tablestore table that keeps the finding lifecycle
 between scans (STATE_STORE=tablestore://INSTANCE/TABLE): primary key
-(partition, finding_uid), one version per column, and a time to live of 400
-days, after which a finding no scan has rewritten (resolved, or no longer
-scanned) ages out. An existing table is kept as it is: its primary key is
+(partition, finding_uid), one version per column, and a time to live of
+400 days, after which a finding no scan has rewritten (resolved, or no
+longer scanned) ages out. An existing table is kept as it is: its primary key is
 checked, and its time to live reported, not changed. The instance must
 exist.
 
