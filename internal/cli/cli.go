@@ -42,12 +42,15 @@ Usage:
 Commands:
   invoke      run the function once on an event and print its findings and report
   serve       serve HTTP requests as the function behind an HTTP trigger
-  emulate     start the emulated VPC API and Log Service for other tools
-  setup-sls   create the logstore and its field index
+  emulate     start the emulated cloud (VPC API, Log Service, STS,
+              ResourceManager, Tablestore) for other tools
+  setup-sls   create the logstore, its field index, dashboard and alert
+  setup-state create the Tablestore table of the finding lifecycle
   version     print the version
 
-Without --live, invoke, serve and setup-sls run on a built-in emulated cloud
-seeded with a demo inventory: they work on any machine, with no account.
+Without --live, invoke, serve, setup-sls and setup-state run on a built-in
+emulated cloud seeded with a demo organisation: they work on any machine,
+with no account.
 
 Run "vpnauthz <command> --help" for a command's flags.
 `
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runEmulate(ctx, rest, stdout, stderr)
 	case "setup-sls":
 		return runSetupSLS(ctx, rest, stdout, stderr)
+	case "setup-state":
+		return runSetupState(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,35 +29,56 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // row is one line of the findings table.
 type row struct {
-	status, severity, rule, region, connection, bindUID, bindInstance, detail string
+	status, severity, rule, account, region, connection, bindUID, bindInstance, detail string
 }
 
-// tableRows parses the findings table: seven one-word columns, then the detail.
+// tableRows parses the first findings table: eight one-word columns, then
+// the detail.
 func tableRows(t *testing.T, out string) []row {
 	t.Helper()
-	var rows []row
+	tables := allTables(t, out)
+	if len(tables) == 0 {
+		t.Fatalf("no findings table in:\n%s", out)
+	}
+	return tables[0]
+}
+
+// allTables parses every findings table of out, in order.
+func allTables(t *testing.T, out string) [][]row {
+	t.Helper()
+	var tables [][]row
 	inTable := false
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "STATUS") {
 			inTable = true
+			tables = append(tables, []row{})
 			continue
 		}
 		if !inTable {
 			continue
 		}
 		if strings.TrimSpace(line) == "" {
-			break
+			inTable = false
+			continue
 		}
 		f := strings.Fields(line)
-		if len(f) < 8 {
+		if len(f) < 9 {
 			t.Fatalf("table line %q has %d columns", line, len(f))
 		}
-		rows = append(rows, row{f[0], f[1], f[2], f[3], f[4], f[5], f[6], strings.Join(f[7:], " ")})
+		tables[len(tables)-1] = append(tables[len(tables)-1], row{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], strings.Join(f[8:], " ")})
 	}
-	if !inTable {
-		t.Fatalf("no findings table in:\n%s", out)
+	return tables
+}
+
+// ofAccount keeps the rows of one account.
+func ofAccount(rows []row, account string) []row {
+	var out []row
+	for _, r := range rows {
+		if r.account == account {
+			out = append(out, r)
+		}
 	}
-	return rows
+	return out
 }
 
 // verdicts maps "connection rule" to the statuses of its rows.
@@ -80,12 +102,13 @@ var demoNotPass = map[string]string{
 	emulator.DemoDenied + " read-authorizations": "ERROR",
 }
 
-// checkVerdicts checks every row against the demo's verdicts and that the
-// connections listed are exactly want.
+// checkVerdicts checks every row of the demo account against the demo's
+// verdicts and that the connections listed are exactly want; the rows of
+// the organisation's members are checked by the tests about them.
 func checkVerdicts(t *testing.T, rows []row, want []string) {
 	t.Helper()
 	seen := map[string]bool{}
-	for _, r := range rows {
+	for _, r := range ofAccount(rows, emulator.DemoAccountID) {
 		seen[r.connection] = true
 		wantStatus, ok := demoNotPass[r.connection+" "+r.rule]
 		if !ok {
@@ -110,7 +133,10 @@ func TestInvokeDemoPrintsTheFindings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s\nstdout:\n%s", code, errOut, out)
 	}
-	rows := tableRows(t, out)
+	// The first scan's table: the demo account's findings as they were
+	// before the demo had an organisation and a lifecycle.
+	all := tableRows(t, out)
+	rows := ofAccount(all, emulator.DemoAccountID)
 	checkVerdicts(t, rows, emulator.DemoConnectionIDs())
 	if len(rows) != 25 {
 		t.Errorf("%d findings, want 25 (6 connections x 4 rules + 1 ERROR)", len(rows))
@@ -138,9 +164,16 @@ func TestInvokeDemoPrintsTheFindings(t *testing.T) {
 			t.Errorf("SUPPRESSED detail %q does not give the exception's reason", r.detail)
 		}
 	}
-	for _, want := range []string{"delivered: true", "3 fail, 1 error, 2 suppressed, 19 pass", "complete:", "true"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
+	// The first report counts what the first table shows.
+	n := map[string]int{}
+	for _, r := range all {
+		n[r.status]++
+	}
+	first, _, _ := strings.Cut(out, "Between the scans")
+	wantSummary := fmt.Sprintf("%d fail, %d error, %d suppressed, %d pass", n["FAIL"], n["ERROR"], n["SUPPRESSED"], n["PASS"])
+	for _, want := range []string{"First scan:", "delivered: true", wantSummary, "complete:  true"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first scan's report lacks %q:\n%s", want, first)
 		}
 	}
 	if !strings.Contains(errOut, "emulated demo cloud") {
@@ -149,7 +182,25 @@ func TestInvokeDemoPrintsTheFindings(t *testing.T) {
 }
 
 func TestInvokeJSONPrintsTheRawResponse(t *testing.T) {
-	code, out, errOut := runCLI(t, "invoke", "--json")
+	// The demo's machine-readable output is its second scan's: its findings
+	// (jsonl) and its report (json) agree.
+	code, out, errOut := runCLI(t, "invoke", "--format", "jsonl")
+	if code != 0 {
+		t.Fatalf("jsonl: exit %d, stderr:\n%s", code, errOut)
+	}
+	n := map[string]int{}
+	conns := map[string]bool{}
+	for _, f := range jsonlFindings(t, out) {
+		n[f["status"]]++
+		if f["vpn_connection_id"] != "*" {
+			conns[f["owner_account_id"]+"/"+f["region"]+"/"+f["vpn_connection_id"]] = true
+		}
+	}
+	if !strings.Contains(errOut, "the output is the second scan's") || !strings.Contains(errOut, "Between the scans") {
+		t.Errorf("stderr does not say the output is the second scan's:\n%s", errOut)
+	}
+
+	code, out, errOut = runCLI(t, "invoke", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
@@ -172,8 +223,11 @@ func TestInvokeJSONPrintsTheRawResponse(t *testing.T) {
 		report.Delivery.Project != emulator.DefaultProject || report.Delivery.Logstore != emulator.DefaultLogstore {
 		t.Errorf("report = %+v", report)
 	}
-	if s := report.Summary; s.Connections != 7 || s.Fail != 3 || s.Error != 1 || s.Suppressed != 2 || s.Pass != 19 {
-		t.Errorf("summary = %+v, want 7 connections, 3 fail, 1 error, 2 suppressed, 19 pass", s)
+	// The second scan: the exception has expired (no SUPPRESSED), the new
+	// grant fails, the revoked one is gone.
+	if s := report.Summary; s.Connections != len(conns) || s.Fail != n["FAIL"] || s.Error != n["ERROR"] || s.Suppressed != 0 || n["SUPPRESSED"] != 0 ||
+		s.Pass != n["PASS"] || s.Fail < 5 {
+		t.Errorf("summary = %+v, want the jsonl findings' counts %v on %d connections, at least 5 FAIL and no SUPPRESSED", s, n, len(conns))
 	}
 }
 
@@ -284,16 +338,6 @@ func TestInvokeLiveUsesTheEnvironment(t *testing.T) {
 		t.Errorf("%d findings delivered to Log Service, want 8", got)
 	}
 
-	t.Run("no account id", func(t *testing.T) {
-		t.Setenv("FC_ACCOUNT_ID", "")
-		for _, args := range [][]string{{"invoke", "--live"}, {"serve", "--live", "--addr", "127.0.0.1:0"}} {
-			code, _, errOut := runCLI(t, args...)
-			if code != 1 || !strings.Contains(errOut, "FC_ACCOUNT_ID") {
-				t.Errorf("%s: exit %d, stderr %q; want 1 asking for FC_ACCOUNT_ID", args[0], code, errOut)
-			}
-		}
-	})
-
 	t.Run("invalid configuration", func(t *testing.T) {
 		t.Setenv("SCAN_TARGETS", "cn-shanghai")
 		code, _, errOut := runCLI(t, "invoke", "--live")
@@ -308,10 +352,11 @@ func TestHelpDescribesEachCommand(t *testing.T) {
 		cmd  string
 		want []string
 	}{
-		{"invoke", []string{"Usage: vpnauthz invoke", "--event", "--live", "--json", "demo", "Exit status"}},
+		{"invoke", []string{"Usage: vpnauthz invoke", "--event", "--live", "--json", "demo", "Exit status", "second scan", "GetCallerIdentity"}},
 		{"serve", []string{"Usage: vpnauthz serve", "--addr", "HTTP trigger", "SIGTERM"}},
 		{"emulate", []string{"Usage: vpnauthz emulate", "--inventory", "VpnConnectionId", "JSON"}},
 		{"setup-sls", []string{"Usage: vpnauthz setup-sls", "--live", "field index", "logstore"}},
+		{"setup-state", []string{"Usage: vpnauthz setup-state", "--live", "STATE_STORE", "TABLESTORE_ENDPOINT", "400 days"}},
 		{"version", []string{"Usage: vpnauthz version", "version"}},
 	}
 	for _, tt := range tests {

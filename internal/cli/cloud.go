@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -12,8 +13,10 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"vpnauthz/handler"
+	"vpnauthz/internal/assume"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/scan"
 )
 
@@ -31,22 +34,31 @@ type cloud interface {
 	logLevel() (slog.Level, bool)
 	// describe says in one line where the commands run.
 	describe() string
+	// getenv is a variable of the function's environment.
+	getenv(name string) string
 	close()
 }
 
-// demoCloud is the emulated cloud seeded with the demo inventory, with
-// vpnauthz configured by the demo's settings alone, so that the demo gives
-// the same verdicts on every machine whatever its environment.
+// demoCloud is the emulated cloud seeded with the demo inventory and
+// organisation, with vpnauthz configured by the demo's settings alone, so
+// that the demo gives the same verdicts on every machine whatever its
+// environment.
 type demoCloud struct {
 	emu    *emulator.Cloud
+	env    map[string]string
 	cfg    *config.Config
 	cfgErr error
 	dir    string
 }
 
-func openDemo() (*demoCloud, error) {
+// demoOptions adapt the demo cloud to a command.
+type demoOptions struct {
+	noStateTable bool // setup-state creates it
+}
+
+func openDemo(o demoOptions) (*demoCloud, error) {
 	now := time.Now()
-	c, err := emulator.Start(emulator.Options{})
+	c, err := emulator.Start(emulator.Options{Organization: emulator.DemoOrganization(now), NoStateTable: o.noStateTable})
 	if err != nil {
 		return nil, err
 	}
@@ -61,19 +73,36 @@ func openDemo() (*demoCloud, error) {
 		d.close()
 		return nil, err
 	}
-	env := c.Env()
+	d.env = c.Env()
 	for k, v := range emulator.DemoEnv(policyPath) {
-		env[k] = v
+		d.env[k] = v
 	}
+	d.load()
+	return d, nil
+}
+
+// load reads the configuration from the demo's environment and policy file.
+func (d *demoCloud) load() {
 	d.cfg, d.cfgErr = config.Load(func(k string) (string, bool) {
-		v, ok := env[k]
+		v, ok := d.env[k]
 		return v, ok
 	}, os.ReadFile)
-	return d, nil
+}
+
+// change changes the demo between two scans (emulator.ChangeDemo) and
+// reads the configuration again, since the policy file changed.
+func (d *demoCloud) change(now time.Time) ([]emulator.DemoChange, error) {
+	changes, err := emulator.ChangeDemo(d.emu, d.dir, now)
+	if err != nil {
+		return nil, err
+	}
+	d.load()
+	return changes, nil
 }
 
 func (d *demoCloud) config() (*config.Config, error) { return d.cfg, d.cfgErr }
 func (d *demoCloud) logLevel() (slog.Level, bool)    { return 0, false }
+func (d *demoCloud) getenv(k string) string          { return d.env[k] }
 
 func (d *demoCloud) invocation(requestID string) (handler.Invocation, error) {
 	return handler.Invocation{
@@ -89,8 +118,14 @@ func (d *demoCloud) invocation(requestID string) (handler.Invocation, error) {
 }
 
 func (d *demoCloud) describe() string {
-	return fmt.Sprintf("emulated demo cloud: VPC API %s, Log Service %s (%s/%s), account %s",
-		d.emu.VPC.URL(), d.emu.SLS.Endpoint(), d.emu.Project, d.emu.Logstore, d.emu.AccountID)
+	members := 0
+	if d.emu.Organization != nil {
+		members = len(d.emu.Organization.Members)
+	}
+	return fmt.Sprintf("emulated demo cloud: account %s managing %d members; VPC API %s, Log Service %s (%s/%s), "+
+		"STS %s, ResourceManager %s, Tablestore %s (%s)",
+		d.emu.AccountID, members, d.emu.VPC.URL(), d.emu.SLS.Endpoint(), d.emu.Project, d.emu.Logstore,
+		d.emu.STS.URL(), d.emu.RM.URL(), d.emu.OTS.Endpoint(), d.emu.StateLocation())
 }
 
 func (d *demoCloud) close() {
@@ -107,7 +142,9 @@ type liveCloud struct {
 	cfgErr    error
 	region    string
 	accountID string
-	chain     credentials.Credential
+	// accountFrom says where accountID came from, for describe.
+	accountFrom string
+	chain       credentials.Credential
 }
 
 func openLive() (*liveCloud, error) {
@@ -121,7 +158,37 @@ func openLive() (*liveCloud, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential chain: %w", err)
 	}
-	return &liveCloud{cfg: cfg, cfgErr: cfgErr, region: region, accountID: os.Getenv("FC_ACCOUNT_ID"), chain: chain}, nil
+	return &liveCloud{cfg: cfg, cfgErr: cfgErr, region: region, accountID: os.Getenv("FC_ACCOUNT_ID"),
+		accountFrom: "FC_ACCOUNT_ID", chain: chain}, nil
+}
+
+func (l *liveCloud) getenv(k string) string { return os.Getenv(k) }
+
+// discoverAccount asks STS (GetCallerIdentity at STS_ENDPOINT, else the
+// SDK's endpoint) which account the credential chain's credentials belong to.
+func (l *liveCloud) discoverAccount(ctx context.Context) error {
+	sts, err := endpoint.ParseRegional(os.Getenv(config.EnvSTSEndpoint))
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvSTSEndpoint, err)
+	}
+	ep, err := sts.For(l.region)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvSTSEndpoint, err)
+	}
+	inv, err := l.invocation("")
+	if err != nil {
+		return err
+	}
+	id, err := assume.CallerIdentity(ctx, ep, l.region, inv.Credentials, nil)
+	if err != nil {
+		return fmt.Errorf("FC_ACCOUNT_ID is not set, and asking STS for the account failed "+
+			"(set FC_ACCOUNT_ID to the scanned account's UID, or allow sts:GetCallerIdentity): %w", err)
+	}
+	if id.AccountID == "" {
+		return errors.New("FC_ACCOUNT_ID is not set, and STS GetCallerIdentity named no account: set FC_ACCOUNT_ID")
+	}
+	l.accountID, l.accountFrom = id.AccountID, "STS GetCallerIdentity"
+	return nil
 }
 
 func (l *liveCloud) config() (*config.Config, error) { return l.cfg, l.cfgErr }
@@ -151,31 +218,38 @@ func (l *liveCloud) invocation(requestID string) (handler.Invocation, error) {
 	}, nil
 }
 
-func (l *liveCloud) describe() string { return fmt.Sprintf("live cloud, region %q", l.region) }
-func (l *liveCloud) close()           {}
+func (l *liveCloud) describe() string {
+	if l.accountID == "" {
+		return fmt.Sprintf("live cloud, region %q", l.region)
+	}
+	return fmt.Sprintf("live cloud, region %q, account %s (from %s)", l.region, l.accountID, l.accountFrom)
+}
+func (l *liveCloud) close() {}
 
 func openCloud(live bool) (cloud, error) {
 	if live {
 		return openLive()
 	}
-	return openDemo()
+	return openDemo(demoOptions{})
 }
 
 // openScanCloud is openCloud for the commands that scan. A live scan needs
 // the account id: it is the owner of connections without authorizations and
 // of ERROR findings, and so part of their finding_uid, which must come out as
-// the function's does for the same judgement.
-func openScanCloud(live bool) (cloud, error) {
+// the function's does for the same judgement. Without FC_ACCOUNT_ID it is
+// asked of STS.
+func openScanCloud(ctx context.Context, live bool) (cloud, error) {
 	if !live {
-		return openDemo()
+		return openDemo(demoOptions{})
 	}
 	l, err := openLive()
 	if err != nil {
 		return nil, err
 	}
 	if l.accountID == "" {
-		return nil, errors.New("set FC_ACCOUNT_ID to the scanned account's UID: it is the owner (and part of the " +
-			"finding_uid) of findings about connections without authorizations and of ERROR findings")
+		if err := l.discoverAccount(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }

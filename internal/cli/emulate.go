@@ -21,27 +21,37 @@ import (
 )
 
 const emulateDescription = `
-Starts the emulated VPC API and Log Service on loopback, for tests and other
+Starts the emulated cloud on loopback — the VPC API, Log Service, STS,
+ResourceManager and Tablestore (with the state table) — for tests and other
 tools, and prints on one line a JSON object with their endpoints and the test
 credentials they accept: the environment variables that point vpnauthz at them
-(VPC_ENDPOINT, SLS_ENDPOINT, SLS_PROJECT, SLS_LOGSTORE,
+(VPC_ENDPOINT, SLS_ENDPOINT, SLS_PROJECT, SLS_LOGSTORE, STS_ENDPOINT,
+RESOURCEMANAGER_ENDPOINT, TABLESTORE_ENDPOINT, STATE_STORE,
 ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET,
 ALIBABA_CLOUD_SECURITY_TOKEN, FC_ACCOUNT_ID, FC_REGION) and vpcEndpoint,
-slsEndpoint, project, logstore, accountId and region. The credentials are an
+slsEndpoint, stsEndpoint, resourceManagerEndpoint, tablestoreEndpoint,
+stateStore, project, logstore, accountId and region. The credentials are an
 STS key, secret and token made at random for this run. It serves until SIGINT
 or SIGTERM.
 
+Without --inventory the cloud holds the demo organisation as well: the demo
+account manages a Resource Directory of three members, each with a role
+vpnauthz-auditor that requires the ExternalId in MEMBER_ROLE_EXTERNAL_ID; the
+output then also sets ACCOUNTS=resource-directory and MEMBER_ROLE_EXTERNAL_ID,
+so that a scan pointed at it covers the organisation.
+
 With --format env it prints instead one "export NAME=value" line per
-variable, shell-quoted, for the endpoints, project, logstore, credentials,
-account and region, and a SCAN_TARGETS covering every region of the
-inventory, so that
+variable, shell-quoted, for the endpoints, project, logstore, state store,
+credentials, account and region (and the organisation's settings), and a
+SCAN_TARGETS covering every region of the inventory, so that
 
   eval "$(vpnauthz emulate --format env)"
 
 in another shell (or the first lines of its output) point vpnauthz at it.
 
 --addr is the VPC API's address; Log Service listens on the next free port
-(on any free port when --addr's port is 0). The project "vpnauthz-demo" and its
+(on any free port when --addr's port is 0), the other services on any free
+port. The project "vpnauthz-demo" and its
 logstore "findings" exist from the start.
 
 Without --inventory the VPC API holds the demo inventory. An inventory file is
@@ -93,14 +103,16 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "vpnauthz emulate: --addr %s: %v\n", *addr, err)
 		return exitUsage
 	}
-	inv := emulator.Demo(time.Now())
+	now := time.Now()
+	inv, org := emulator.Demo(now), emulator.DemoOrganization(now)
 	if *inventoryPath != "" {
 		if inv, err = vpcemu.LoadInventory(*inventoryPath); err != nil {
 			fmt.Fprintf(stderr, "vpnauthz emulate: --inventory: %v\n", err)
 			return exitUsage
 		}
+		org = nil
 	}
-	c, err := emulator.Start(emulator.Options{Inventory: inv, VPCAddr: *addr, SLSAddr: slsAddr})
+	c, err := emulator.Start(emulator.Options{Inventory: inv, Organization: org, VPCAddr: *addr, SLSAddr: slsAddr})
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz emulate: %v\n", err)
 		return exitError
@@ -111,8 +123,12 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		c.VPC.SetQuota(*quota, *burst)
 	}
 
+	env := c.Env()
+	if org != nil {
+		env["ACCOUNTS"] = "resource-directory"
+		env["MEMBER_ROLE_EXTERNAL_ID"] = org.ExternalID
+	}
 	if format == envFormatEnv {
-		env := c.Env()
 		env["SCAN_TARGETS"] = coveringTargets(inv)
 		for _, k := range slices.Sorted(maps.Keys(env)) {
 			fmt.Fprintf(stdout, "export %s=%s\n", k, shellQuote(env[k]))
@@ -122,12 +138,13 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "vpnauthz emulate: stopping")
 		return exitOK
 	}
-	out := map[string]string{}
-	for k, v := range c.Env() {
-		out[k] = v
-	}
+	out := env
 	out["vpcEndpoint"] = c.VPC.URL()
 	out["slsEndpoint"] = c.SLS.Endpoint()
+	out["stsEndpoint"] = c.STS.URL()
+	out["resourceManagerEndpoint"] = c.RM.URL()
+	out["tablestoreEndpoint"] = c.OTS.Endpoint()
+	out["stateStore"] = c.StateLocation().String()
 	out["project"] = c.Project
 	out["logstore"] = c.Logstore
 	out["accountId"] = c.AccountID

@@ -298,7 +298,8 @@ func TestEmulateFormatEnv(t *testing.T) {
 		t.Fatalf("shell read %q from:\n%s", got, lines)
 	}
 	for _, k := range []string{"VPC_ENDPOINT", "SLS_ENDPOINT", "SLS_PROJECT", "SLS_LOGSTORE", "ALIBABA_CLOUD_ACCESS_KEY_ID",
-		"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", "FC_ACCOUNT_ID", "FC_REGION", "SCAN_TARGETS"} {
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", "FC_ACCOUNT_ID", "FC_REGION", "SCAN_TARGETS",
+		"STS_ENDPOINT", "RESOURCEMANAGER_ENDPOINT", "TABLESTORE_ENDPOINT", "STATE_STORE", "ACCOUNTS", "MEMBER_ROLE_EXTERNAL_ID"} {
 		if !strings.Contains(lines, "export "+k+"=") {
 			t.Errorf("no export of %s:\n%s", k, lines)
 		}

@@ -13,6 +13,7 @@ import (
 	"vpnauthz/handler"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/function"
+	"vpnauthz/internal/lifecycle"
 )
 
 const invokeDescription = `
@@ -38,18 +39,35 @@ Service settings. --fail-on SEVERITY (low, medium or high) makes the exit
 status 3 when any FAIL finding (SUPPRESSED ones do not count) has that
 severity or a higher one: a gate for CI.
 
-Without --live the function runs on the built-in emulated VPC API and Log
-Service, seeded with a demo inventory of seven connections in three regions,
-and is configured with the demo's settings only (targets, trusted account and
-CEN, a 365-day age limit, a policy file with one exception): the environment
-is not read, so the demo gives the same verdicts on every machine.
+Without --live the function runs on the built-in emulated cloud, configured
+with the demo's settings only (the environment is not read, so the demo gives
+the same verdicts on every machine): an organisation whose management account
+— the function's — has seven connections in three regions, and a Resource
+Directory of three members (a network hub whose role it assumes, a sandbox
+whose role refuses it, a legacy account excluded by ACCOUNTS_EXCLUDE); a trust
+policy (trusted account and CEN, TRUST_ORGANIZATION, a 365-day age limit, a
+policy file with one exception); and the finding lifecycle kept in the
+emulated Tablestore. Without --event (and without --dry-run) the demo scans
+twice: the first scan, then a change in the inventory (a grant revoked, an
+untrusted grant added, the exception expired), then the second scan, whose
+transitions (opened, reopened, suppressed, unsuppressed, resolved) are printed
+after its findings. In the table format both scans are shown; json, jsonl,
+csv and ocsf print the second scan only, and say so on standard error, so
+that the output stays one document of one kind. --fail-on judges the second
+scan.
 
 With --live the configuration comes from the environment (SCAN_TARGETS,
 TRUSTED_ACCOUNT_IDS, SLS_PROJECT, ... as for the function), the credentials
 from the Alibaba Cloud credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID,
 ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN, a profile or a
 RAM role), the region from FC_REGION or ALIBABA_CLOUD_REGION_ID and the
-account from FC_ACCOUNT_ID (required: it is part of some findings' uid).
+account from FC_ACCOUNT_ID or, when that is not set, from STS
+GetCallerIdentity (at STS_ENDPOINT when set) with those credentials: it is
+part of some findings' uid.
+
+A scan that runs longer than a few seconds shows its progress on standard
+error when that is a terminal: the accounts and connections its findings have
+covered so far, and the ERROR findings among them.
 
 Exit status: 0 when the invocation succeeded (FAIL and ERROR findings are
 results, not failures), 1 when it failed or an HTTP event was answered with an
@@ -85,7 +103,7 @@ func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 
-	c, err := openScanCloud(*hf.live)
+	c, err := openScanCloud(ctx, *hf.live)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
 		return exitError
@@ -93,24 +111,58 @@ func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer c.close()
 	fmt.Fprintf(stderr, "vpnauthz invoke: %s\n", c.describe())
 
-	cfg, cfgErr := c.config()
-	// Findings Log Service refuses go to stderr: stdout is the output.
-	h := function.NewHandler(cfg, cfgErr, newLogger(stderr, hf.level, c, slog.LevelWarn), function.Options{Fallback: stderr})
-	inv, err := c.invocation(newRequestID(now))
-	if err != nil {
-		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
-		return exitError
+	r := &invoker{c: c, hf: hf, stderr: stderr, logger: newLogger(stderr, hf.level, c, slog.LevelWarn),
+		watch: &scanWatch{}, terminal: isTerminal(stderr)}
+	demo, isDemo := c.(*demoCloud)
+	twice := isDemo && *eventPath == "" && !*hf.dryRun
+	if twice {
+		// The demo's lifecycle: a first scan, a change in the inventory,
+		// and the second scan, whose transitions show what changed.
+		first, changes, code := r.invoke(ctx, event, trigger, now)
+		if code != exitOK {
+			return code
+		}
+		if format == formatTable {
+			fmt.Fprintln(stdout, "First scan:")
+			fmt.Fprintln(stdout)
+			printResult(stdout, first, changes, true)
+			fmt.Fprintln(stdout)
+		} else {
+			fmt.Fprintf(stderr, "vpnauthz invoke: demo: first scan %s, %d transitions; the output is the second scan's\n",
+				scanIDOf(first), len(changes))
+		}
+		now = time.Now()
+		made, err := demo.change(now)
+		if err != nil {
+			fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
+			return exitError
+		}
+		out := stdout
+		if format != formatTable {
+			out = stderr
+		}
+		fmt.Fprintln(out, "Between the scans, the demo inventory changed:")
+		for _, m := range made {
+			fmt.Fprintf(out, "  %s %s %s: %s\n", m.Account, m.Region, m.ConnectionID, m.What)
+		}
+		fmt.Fprintln(out)
+		if format == formatTable {
+			fmt.Fprintln(stdout, "Second scan:")
+			fmt.Fprintln(stdout)
+		}
+		if event, trigger, err = readEvent("", now); err != nil {
+			fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
+			return exitError
+		}
 	}
-	inv.Trigger, inv.DryRun, inv.Collect = trigger, *hf.dryRun, true
-	ictx, cancel := context.WithTimeout(ctx, *hf.timeout)
-	defer cancel()
-	res, invokeErr := h.Handle(ictx, inv, event)
-	if invokeErr != nil {
-		fmt.Fprintf(stderr, "vpnauthz invoke: the invocation failed: %s\n", describeInvokeError(invokeErr))
-		return exitError
+	res, changes, code := r.invoke(ctx, event, trigger, now)
+	if code != exitOK {
+		return code
 	}
-	code, err := printAs(stdout, stderr, format, res)
-	if err != nil {
+	if format == formatTable {
+		printResult(stdout, res, changes, twice)
+		code = httpCode(res)
+	} else if code, err = printAs(stdout, stderr, format, res); err != nil {
 		fmt.Fprintf(stderr, "vpnauthz invoke: %v\n", err)
 		return exitError
 	}
@@ -119,6 +171,49 @@ func runInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFound
 	}
 	return code
+}
+
+// invoker runs the handler on one event at a time, with the function's
+// wiring and the configuration the cloud has at that moment.
+type invoker struct {
+	c        cloud
+	hf       handlerFlags
+	stderr   io.Writer
+	logger   *slog.Logger
+	watch    *scanWatch
+	terminal bool // stderr shows a progress line
+}
+
+// invoke runs one invocation and returns its answer and the transitions its
+// sink received; a failed invocation is reported and gives its exit code.
+func (r *invoker) invoke(ctx context.Context, event json.RawMessage, trigger string, now time.Time) (handler.Result, []lifecycle.Change, int) {
+	cfg, cfgErr := r.c.config()
+	// Findings Log Service refuses go to stderr: stdout is the output.
+	h := function.NewHandler(cfg, cfgErr, r.logger, function.Options{Fallback: r.stderr, WrapSink: r.watch.wrap})
+	inv, err := r.c.invocation(newRequestID(now))
+	if err != nil {
+		fmt.Fprintf(r.stderr, "vpnauthz invoke: %v\n", err)
+		return nil, nil, exitError
+	}
+	inv.Trigger, inv.DryRun, inv.Collect = trigger, *r.hf.dryRun, true
+	ictx, cancel := context.WithTimeout(ctx, *r.hf.timeout)
+	defer cancel()
+	r.watch.progress = startProgress(r.stderr, r.terminal)
+	res, invokeErr := h.Handle(ictx, inv, event)
+	r.watch.progress.end()
+	changes := r.watch.takeChanges()
+	if invokeErr != nil {
+		fmt.Fprintf(r.stderr, "vpnauthz invoke: the invocation failed: %s\n", describeInvokeError(invokeErr))
+		return nil, nil, exitError
+	}
+	return res, changes, exitOK
+}
+
+func scanIDOf(res handler.Result) string {
+	if r, ok := res.(*handler.ScanResult); ok {
+		return r.ScanID
+	}
+	return "-"
 }
 
 // readEvent reads the event file, or makes the default timer event, and

@@ -13,6 +13,7 @@ import (
 
 	"vpnauthz/handler"
 	"vpnauthz/internal/finding"
+	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/version"
 )
@@ -43,13 +44,10 @@ func (f *outputFormat) Set(v string) error {
 // 1 for an HTTP answer with an error status. The formats made of findings
 // print none for an answer that holds none, and say so on stderr.
 func printAs(stdout, stderr io.Writer, format outputFormat, res handler.Result) (int, error) {
-	code := exitOK
-	if h, ok := res.(*handler.HTTPResult); ok && h.StatusCode >= 400 {
-		code = exitError
-	}
+	code := httpCode(res)
 	switch format {
 	case formatTable:
-		printResult(stdout, res)
+		printResult(stdout, res, nil, false)
 		return code, nil
 	case formatJSON:
 		data, err := json.MarshalIndent(res, "", "  ")
@@ -79,6 +77,15 @@ func printAs(stdout, stderr io.Writer, format outputFormat, res handler.Result) 
 	return code, nil
 }
 
+// httpCode is the exit status of an answer: 1 for an HTTP answer with an
+// error status, else 0.
+func httpCode(res handler.Result) int {
+	if h, ok := res.(*handler.HTTPResult); ok && h.StatusCode >= 400 {
+		return exitError
+	}
+	return exitOK
+}
+
 // findingsOf gives the findings an answer carries: a scan's collected
 // findings, or those of a POST /scans report.
 func findingsOf(res handler.Result) []finding.Finding {
@@ -104,17 +111,19 @@ func carriesFindings(res handler.Result) bool {
 	return false
 }
 
-// printResult prints the handler's answer for a person: findings and report
-// for a scan, status and body for an HTTP response, anything else as JSON.
-func printResult(w io.Writer, res handler.Result) {
+// printResult prints the handler's answer for a person: findings, the
+// transitions the scan made and the report for a scan, status and body for
+// an HTTP response, anything else as JSON. With showNone, a scan without
+// transitions says so.
+func printResult(w io.Writer, res handler.Result, changes []lifecycle.Change, showNone bool) {
 	switch r := res.(type) {
 	case *handler.ScanResult:
-		printReport(w, r.Report, r.Findings)
+		printReport(w, r.Report, r.Findings, changes, showNone)
 	case *handler.HTTPResult:
 		fmt.Fprintf(w, "HTTP %d\n", r.StatusCode)
 		if rep, ok := r.Value.(*handler.HTTPReport); ok {
 			fmt.Fprintln(w)
-			printReport(w, rep.Report, rep.Findings)
+			printReport(w, rep.Report, rep.Findings, changes, showNone)
 			return
 		}
 		if r.Body != "" {
@@ -135,10 +144,19 @@ func printIndented(w io.Writer, data []byte) {
 	fmt.Fprintf(w, "%s\n", buf.Bytes())
 }
 
-// printReport prints the findings and the report's summary and delivery.
-func printReport(w io.Writer, r scan.Report, findings []finding.Finding) {
+// printReport prints the findings, the transitions and the report's summary
+// and delivery.
+func printReport(w io.Writer, r scan.Report, findings []finding.Finding, changes []lifecycle.Change, showNone bool) {
 	if len(findings) > 0 {
 		printFindings(w, findings)
+		fmt.Fprintln(w)
+	}
+	switch {
+	case len(changes) > 0:
+		printChanges(w, changes)
+		fmt.Fprintln(w)
+	case showNone:
+		fmt.Fprintln(w, "changes: none")
 		fmt.Fprintln(w)
 	}
 
@@ -175,10 +193,10 @@ var statusRank = map[string]int{
 func printFindings(w io.Writer, findings []finding.Finding) {
 	fs := sortFindings(findings)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tSEVERITY\tRULE\tREGION\tCONNECTION\tBIND UID\tBIND INSTANCE\tDETAIL")
+	fmt.Fprintln(tw, "STATUS\tSEVERITY\tRULE\tACCOUNT\tREGION\tCONNECTION\tBIND UID\tBIND INSTANCE\tDETAIL")
 	for _, f := range fs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			cell(f.Status), cell(f.Severity), cell(f.RuleID), cell(f.Region), cell(f.VpnConnectionID),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			cell(f.Status), cell(f.Severity), cell(f.RuleID), cell(f.OwnerAccountID), cell(f.Region), cell(f.VpnConnectionID),
 			cell(f.BindUID), cell(f.BindInstance), detail(f))
 	}
 	_ = tw.Flush()
@@ -191,6 +209,7 @@ func sortFindings(findings []finding.Finding) []finding.Finding {
 	slices.SortStableFunc(fs, func(a, b finding.Finding) int {
 		return cmp.Or(
 			cmp.Compare(rank(a.Status), rank(b.Status)),
+			cmp.Compare(a.OwnerAccountID, b.OwnerAccountID),
 			cmp.Compare(a.Region, b.Region),
 			cmp.Compare(a.VpnConnectionID, b.VpnConnectionID),
 			cmp.Compare(a.RuleID, b.RuleID),

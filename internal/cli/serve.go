@@ -48,7 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !hf.valid(stderr) {
 		return exitUsage
 	}
-	c, err := openScanCloud(*hf.live)
+	c, err := openScanCloud(ctx, *hf.live)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpnauthz serve: %v\n", err)
 		return exitError

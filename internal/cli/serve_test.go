@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vpnauthz/internal/assume"
+	"vpnauthz/internal/resourcedir"
 
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/endpoint"
@@ -136,15 +138,30 @@ func TestEmulatePrintsWorkingEndpoints(t *testing.T) {
 	}
 	for _, k := range []string{"VPC_ENDPOINT", "SLS_ENDPOINT", "SLS_PROJECT", "SLS_LOGSTORE", "ALIBABA_CLOUD_ACCESS_KEY_ID",
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", "FC_ACCOUNT_ID", "FC_REGION",
-		"vpcEndpoint", "slsEndpoint", "project", "logstore", "accountId"} {
+		"STS_ENDPOINT", "RESOURCEMANAGER_ENDPOINT", "TABLESTORE_ENDPOINT", "STATE_STORE", "ACCOUNTS", "MEMBER_ROLE_EXTERNAL_ID",
+		"vpcEndpoint", "slsEndpoint", "stsEndpoint", "resourceManagerEndpoint", "tablestoreEndpoint", "stateStore",
+		"project", "logstore", "accountId"} {
 		if env[k] == "" {
 			t.Errorf("%s missing from %v", k, env)
 		}
+	}
+	if env["ACCOUNTS"] != "resource-directory" || env["MEMBER_ROLE_EXTERNAL_ID"] != emulator.DemoMemberRoleExternalID {
+		t.Errorf("organisation settings %q %q, want the demo's", env["ACCOUNTS"], env["MEMBER_ROLE_EXTERNAL_ID"])
 	}
 	creds := scan.Credentials{AccessKeyID: env["ALIBABA_CLOUD_ACCESS_KEY_ID"], AccessKeySecret: env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
 		SecurityToken: env["ALIBABA_CLOUD_SECURITY_TOKEN"]}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+
+	// STS and ResourceManager answer with the demo organisation.
+	id, err := assume.CallerIdentity(ctx, endpoint.MustParse(env["stsEndpoint"]), env["region"], creds, nil)
+	if err != nil || id.AccountID != emulator.DemoAccountID {
+		t.Errorf("STS at %s: %+v, %v", env["stsEndpoint"], id, err)
+	}
+	dir, err := resourcedir.List(ctx, resourcedir.Options{Endpoint: endpoint.MustParse(env["resourceManagerEndpoint"]), Credentials: creds})
+	if err != nil || len(dir.Accounts) != 4 {
+		t.Errorf("ResourceManager at %s: %+v, %v; want the demo account and 3 members", env["resourceManagerEndpoint"], dir, err)
+	}
 
 	src, err := vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(env["vpcEndpoint"])})(creds, "cn-hangzhou")
 	if err != nil {
@@ -184,6 +201,9 @@ func TestEmulateServesAnInventoryFile(t *testing.T) {
 	}
 	if env["accountId"] != "1111222233334444" || env["FC_REGION"] != "cn-beijing" {
 		t.Errorf("account %q region %q, want the file's", env["accountId"], env["FC_REGION"])
+	}
+	if _, ok := env["ACCOUNTS"]; ok {
+		t.Errorf("an inventory file has no organisation, but ACCOUNTS=%s", env["ACCOUNTS"])
 	}
 	creds := scan.Credentials{AccessKeyID: env["ALIBABA_CLOUD_ACCESS_KEY_ID"], AccessKeySecret: env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
 		SecurityToken: env["ALIBABA_CLOUD_SECURITY_TOKEN"]}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/statestore"
 )
 
 // The demo account and the ids of its inventory. The sample events of the
@@ -32,6 +33,73 @@ const (
 	// DemoExceptionReason is the reason of the demo policy's exception.
 	DemoExceptionReason = "partner migration, ticket NET-123"
 )
+
+// The demo organisation: the demo account manages a Resource Directory of
+// three members besides itself.
+const (
+	// DemoHubAccount is the network hub, the account TRUSTED_ACCOUNT_IDS
+	// names: its role trusts the demo account, and it has two connections.
+	DemoHubAccount = DemoTrustedAccount
+	// DemoSandboxAccount's role does not trust the demo account: AssumeRole
+	// is refused, one ERROR finding.
+	DemoSandboxAccount = "1310000000000002"
+	// DemoLegacyAccount is in ACCOUNTS_EXCLUDE: never scanned, although its
+	// one connection has an untrusted grant.
+	DemoLegacyAccount = "1320000000000003"
+	// DemoVendorAccount and DemoVendorCEN are outside the organisation.
+	DemoVendorAccount = "1777000055556666"
+	DemoVendorCEN     = "cen-vendor0000001"
+
+	DemoHubToHQ     = "vco-hz1hubtohq001" // hub, cn-hangzhou: to the demo account's trusted CEN
+	DemoHubVendor   = "vco-sh1vendor0001" // hub, cn-shanghai: to the vendor, untrusted
+	DemoSandboxLink = "vco-hz2sandbox001" // sandbox, cn-hangzhou: never read
+	DemoLegacyLink  = "vco-hz3legacy0001" // legacy, cn-hangzhou: never read
+
+	// DemoMemberRoleExternalID is MEMBER_ROLE_EXTERNAL_ID of the demo: every
+	// member role requires it.
+	DemoMemberRoleExternalID = "vpnauthz-demo-external-id"
+)
+
+// DemoOrganization is the demo's Resource Directory: the hub, whose role the
+// demo account may assume; the sandbox, whose role refuses it; and the legacy
+// account, excluded by DemoEnv. Authorizations are created the given number
+// of days before now, like Demo's.
+func DemoOrganization(now time.Time) *Organization {
+	auth := func(owner, bindUID, cen string, ageDays int) vpcemu.Authorization {
+		return vpcemu.Authorization{
+			AliUid:       mustUID(owner),
+			BindUid:      mustUID(bindUID),
+			BindProduct:  "CEN",
+			BindInstance: cen,
+			CreationTime: now.Add(-time.Duration(ageDays) * 24 * time.Hour).UnixMilli(),
+		}
+	}
+	return &Organization{
+		RoleName:   DefaultMemberRole,
+		ExternalID: DemoMemberRoleExternalID,
+		Members: []Member{
+			{AccountID: DemoHubAccount, DisplayName: "network-hub", Inventory: &vpcemu.Inventory{
+				AccountID: DemoHubAccount,
+				Regions: map[string][]vpcemu.Connection{
+					"cn-hangzhou": {{VpnConnectionId: DemoHubToHQ, Name: "hub-to-hq",
+						Authorizations: []vpcemu.Authorization{auth(DemoHubAccount, DemoAccountID, DemoTrustedCEN, 60)}}},
+					"cn-shanghai": {{VpnConnectionId: DemoHubVendor, Name: "hub-to-vendor",
+						Authorizations: []vpcemu.Authorization{auth(DemoHubAccount, DemoVendorAccount, DemoVendorCEN, 45)}}},
+				},
+			}},
+			{AccountID: DemoSandboxAccount, DisplayName: "sandbox", Status: "InviteSuccess", DenyAssumeRole: true,
+				Inventory: &vpcemu.Inventory{AccountID: DemoSandboxAccount, Regions: map[string][]vpcemu.Connection{
+					"cn-hangzhou": {{VpnConnectionId: DemoSandboxLink, Name: "sandbox-lab",
+						Authorizations: []vpcemu.Authorization{auth(DemoSandboxAccount, DemoRogueAccount, DemoUnknownCEN, 5)}}},
+				}}},
+			{AccountID: DemoLegacyAccount, DisplayName: "legacy",
+				Inventory: &vpcemu.Inventory{AccountID: DemoLegacyAccount, Regions: map[string][]vpcemu.Connection{
+					"cn-hangzhou": {{VpnConnectionId: DemoLegacyLink, Name: "legacy-dc",
+						Authorizations: []vpcemu.Authorization{auth(DemoLegacyAccount, DemoRogueAccount, DemoUnknownCEN, 2000)}}},
+				}}},
+		},
+	}
+}
 
 // demoIDs in listing order, for callers that walk the whole demo.
 var demoIDs = []string{DemoTrusted, DemoPartner, DemoNoAuth, DemoStale, DemoRogue, DemoDenied, DemoOwner}
@@ -81,9 +149,14 @@ func Demo(now time.Time) *vpcemu.Inventory {
 	}
 }
 
-// DemoEnv is the demo's trust policy and scope, as the function's
-// environment: the endpoints and credentials come from Cloud.Env. The values
-// do not depend on the time; the policy file's exception does.
+// DemoEnv is the demo's trust policy, scope, organisation and state store,
+// as the function's environment: the endpoints and credentials come from
+// Cloud.Env. The values do not depend on the time; the policy file's
+// exception does.
+//
+// The organisation settings list the Resource Directory: on a cloud started
+// without DemoOrganization it holds the demo account alone, and the scan is
+// the single-account scan it was before organisations.
 func DemoEnv(policyPath string) map[string]string {
 	return map[string]string{
 		"SCAN_TARGETS": "cn-hangzhou:* cn-shanghai:* " +
@@ -92,13 +165,29 @@ func DemoEnv(policyPath string) map[string]string {
 		"TRUSTED_CEN_IDS":            DemoTrustedCEN,
 		"MAX_AUTHORIZATION_AGE_DAYS": "365",
 		"POLICY_FILE":                policyPath,
+		"ACCOUNTS":                   "resource-directory",
+		"ACCOUNTS_EXCLUDE":           DemoLegacyAccount,
+		"MEMBER_ROLE_EXTERNAL_ID":    DemoMemberRoleExternalID,
+		"TRUST_ORGANIZATION":         "true",
+		"STATE_STORE":                statestore.Location{Instance: DefaultStateInstance, Table: DefaultStateTable}.String(),
 	}
 }
 
 // WriteDemoPolicy writes dir/vpnauthz-demo-policy.yaml: the demo's exception
 // for the partner connection, expiring 90 days after now, and returns its path.
 func WriteDemoPolicy(dir string, now time.Time) (string, error) {
-	expires := now.UTC().AddDate(0, 0, 90).Format(time.DateOnly)
+	return writeDemoPolicy(dir, now.UTC().AddDate(0, 0, 90))
+}
+
+// WriteExpiredDemoPolicy writes the demo policy of WriteDemoPolicy at the
+// same path, with the exception's last day the day before now: it has run
+// out, and the partner's grant fails again.
+func WriteExpiredDemoPolicy(dir string, now time.Time) (string, error) {
+	return writeDemoPolicy(dir, now.UTC().AddDate(0, 0, -1))
+}
+
+func writeDemoPolicy(dir string, lastDay time.Time) (string, error) {
+	expires := lastDay.Format(time.DateOnly)
 	yaml := fmt.Sprintf(`# vpnauthz demo policy: the trust settings come from the environment
 # (TRUSTED_ACCOUNT_IDS, TRUSTED_CEN_IDS, MAX_AUTHORIZATION_AGE_DAYS), which
 # overrides the file; the file adds what only it can hold, the exceptions.
@@ -124,4 +213,39 @@ func mustUID(s string) int64 {
 		panic("emulator: bad demo account id " + s)
 	}
 	return n
+}
+
+// DemoChange is one change ChangeDemo made to the demo between two scans.
+type DemoChange struct {
+	Account, Region, ConnectionID string
+	What                          string // e.g. "grant to 1888000033334444 cen-unknown000001 revoked"
+}
+
+// ChangeDemo changes the demo cloud as a week of operations might: the rogue
+// grant is revoked, the connection that had none gets an untrusted grant,
+// and the partner's exception runs out (its policy file in dir, written by
+// WriteDemoPolicy, is rewritten expired). The next scan's transitions are
+// resolved, opened and unsuppressed.
+func ChangeDemo(c *Cloud, dir string, now time.Time) ([]DemoChange, error) {
+	if err := c.VPC.Revoke("cn-shanghai", DemoRogue, mustUID(DemoRogueAccount), DemoUnknownCEN); err != nil {
+		return nil, fmt.Errorf("change the demo: %w", err)
+	}
+	grant := vpcemu.Authorization{
+		AliUid:       mustUID(DemoAccountID),
+		BindUid:      mustUID(DemoRogueAccount),
+		BindProduct:  "CEN",
+		BindInstance: DemoUnknownCEN,
+		CreationTime: now.UnixMilli(),
+	}
+	if err := c.VPC.Grant("cn-hangzhou", DemoNoAuth, grant); err != nil {
+		return nil, fmt.Errorf("change the demo: %w", err)
+	}
+	if _, err := WriteExpiredDemoPolicy(dir, now); err != nil {
+		return nil, fmt.Errorf("change the demo: %w", err)
+	}
+	return []DemoChange{
+		{DemoAccountID, "cn-shanghai", DemoRogue, fmt.Sprintf("grant to %s %s revoked", DemoRogueAccount, DemoUnknownCEN)},
+		{DemoAccountID, "cn-hangzhou", DemoNoAuth, fmt.Sprintf("grant to %s %s added", DemoRogueAccount, DemoUnknownCEN)},
+		{DemoAccountID, "cn-hangzhou", DemoPartner, fmt.Sprintf("exception %q expired yesterday", DemoExceptionReason)},
+	}, nil
 }

@@ -165,6 +165,10 @@ func TestEnvPointsAtTheCloud(t *testing.T) {
 		"ALIBABA_CLOUD_SECURITY_TOKEN":    c.Credentials.SecurityToken,
 		"FC_ACCOUNT_ID":                   DemoAccountID,
 		"FC_REGION":                       "cn-hangzhou",
+		"STS_ENDPOINT":                    c.STS.URL(),
+		"RESOURCEMANAGER_ENDPOINT":        c.RM.URL(),
+		"TABLESTORE_ENDPOINT":             c.OTS.Endpoint(),
+		"STATE_STORE":                     "tablestore://" + DefaultStateInstance + "/" + DefaultStateTable,
 	}
 	if len(env) != len(want) {
 		t.Errorf("Env has %d keys, want %d: %v", len(env), len(want), env)
@@ -174,7 +178,7 @@ func TestEnvPointsAtTheCloud(t *testing.T) {
 			t.Errorf("Env[%s] = %q, want %q", k, env[k], v)
 		}
 	}
-	for _, k := range []string{"VPC_ENDPOINT", "SLS_ENDPOINT"} {
+	for _, k := range []string{"VPC_ENDPOINT", "SLS_ENDPOINT", "STS_ENDPOINT", "RESOURCEMANAGER_ENDPOINT", "TABLESTORE_ENDPOINT"} {
 		if !strings.HasPrefix(env[k], "http://127.0.0.1:") {
 			t.Errorf("%s = %q, want a loopback URL", k, env[k])
 		}

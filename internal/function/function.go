@@ -104,6 +104,9 @@ type Options struct {
 	// Fallback takes the findings Log Service refuses; default standard
 	// output, where FC's log collects them.
 	Fallback io.Writer
+	// WrapSink, when set, wraps each scan's sink: the command line watches
+	// the findings and transitions a scan delivers through it.
+	WrapSink func(scan.Sink) scan.Sink
 }
 
 // NewHandler wires the handler to the VPC API and Log Service as configured.
@@ -137,6 +140,9 @@ func NewHandler(cfg *config.Config, cfgErr error, logger *slog.Logger, o Options
 			})
 			if err != nil {
 				return nil, fmt.Errorf("open Log Service sink: %w", err)
+			}
+			if o.WrapSink != nil {
+				return o.WrapSink(sink), nil
 			}
 			return sink, nil
 		}
