@@ -14,6 +14,7 @@ import (
 	"vpnauthz/internal/emulator/fcemu"
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/fanout"
 	"vpnauthz/internal/resourcedir"
 	"vpnauthz/internal/statestore"
@@ -62,7 +63,7 @@ func TestStartServesTheDemoOrganisation(t *testing.T) {
 	newCache := func(externalID string) *assume.Cache {
 		cache, err := assume.New(assume.Options{
 			Endpoint: endpoint.MustParse(c.STS.URL()), Region: c.Region, Base: cloudCreds(c),
-			RoleName: DefaultMemberRole, ExternalID: externalID, ScanID: "demo-test", Attempts: 1,
+			RoleName: DefaultMemberRole, ExternalID: externalID, ScanID: "demo-test", Retry: retry.Policy{MaxAttempts: 1},
 		})
 		if err != nil {
 			t.Fatalf("assume.New: %v", err)
