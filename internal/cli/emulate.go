@@ -124,6 +124,9 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	env := c.Env()
+	if c.StateTable != "" {
+		env["STATE_STORE"] = c.StateLocation().String()
+	}
 	if org != nil {
 		env["ACCOUNTS"] = "resource-directory"
 		env["MEMBER_ROLE_EXTERNAL_ID"] = org.ExternalID

@@ -95,10 +95,12 @@ func startCloud(t *testing.T, inv *vpcemu.Inventory) *cloud {
 
 // functionEnv is the environment Function Compute gives the function: its
 // region and account, and the function's configured variables pointing at
-// this cloud, with the demo's policy and scope. No credentials: in Function
-// Compute they come with each invocation.
+// this cloud, with the demo's policy and scope for its management account
+// alone, stateless (the organisation and lifecycle tests add their own
+// settings). No credentials: in Function Compute they come with each
+// invocation.
 func (c *cloud) functionEnv() map[string]string {
-	env := emulator.DemoEnv(c.PolicyPath)
+	env := emulator.DemoAccountEnv(c.PolicyPath)
 	for k, v := range c.Env() {
 		if strings.HasPrefix(k, "ALIBABA_CLOUD_") {
 			continue
@@ -112,8 +114,7 @@ func (c *cloud) functionEnv() map[string]string {
 // addKey registers a fresh STS credential with both services.
 func (c *cloud) addKey() cred.Credential {
 	k := newSTSCredential()
-	c.VPC.Credentials().Add(k)
-	c.SLS.Credentials().Add(k)
+	c.AddCredential(k)
 	return k
 }
 

@@ -158,6 +158,19 @@ func Demo(now time.Time) *vpcemu.Inventory {
 // without DemoOrganization it holds the demo account alone, and the scan is
 // the single-account scan it was before organisations.
 func DemoEnv(policyPath string) map[string]string {
+	env := DemoAccountEnv(policyPath)
+	env["ACCOUNTS"] = "resource-directory"
+	env["ACCOUNTS_EXCLUDE"] = DemoLegacyAccount
+	env["MEMBER_ROLE_EXTERNAL_ID"] = DemoMemberRoleExternalID
+	env["TRUST_ORGANIZATION"] = "true"
+	env["STATE_STORE"] = statestore.Location{Instance: DefaultStateInstance, Table: DefaultStateTable}.String()
+	return env
+}
+
+// DemoAccountEnv is the demo's configuration for the management account
+// alone, stateless: the scope and policy of DemoEnv without the
+// organisation and the state store, for tests about one account.
+func DemoAccountEnv(policyPath string) map[string]string {
 	return map[string]string{
 		"SCAN_TARGETS": "cn-hangzhou:* cn-shanghai:* " +
 			"ap-southeast-1:" + DemoDenied + " ap-southeast-1:" + DemoOwner,
@@ -165,11 +178,6 @@ func DemoEnv(policyPath string) map[string]string {
 		"TRUSTED_CEN_IDS":            DemoTrustedCEN,
 		"MAX_AUTHORIZATION_AGE_DAYS": "365",
 		"POLICY_FILE":                policyPath,
-		"ACCOUNTS":                   "resource-directory",
-		"ACCOUNTS_EXCLUDE":           DemoLegacyAccount,
-		"MEMBER_ROLE_EXTERNAL_ID":    DemoMemberRoleExternalID,
-		"TRUST_ORGANIZATION":         "true",
-		"STATE_STORE":                statestore.Location{Instance: DefaultStateInstance, Table: DefaultStateTable}.String(),
 	}
 }
 

@@ -333,7 +333,6 @@ func (c *Cloud) Env() map[string]string {
 		"STS_ENDPOINT":                    c.STS.URL(),
 		"RESOURCEMANAGER_ENDPOINT":        c.RM.URL(),
 		"TABLESTORE_ENDPOINT":             c.OTS.Endpoint(),
-		"STATE_STORE":                     c.StateLocation().String(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID":     c.Credentials.AccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET": c.Credentials.AccessKeySecret,
 		"ALIBABA_CLOUD_SECURITY_TOKEN":    c.Credentials.SecurityToken,

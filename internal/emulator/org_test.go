@@ -14,9 +14,9 @@ import (
 	"vpnauthz/internal/emulator/fcemu"
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/endpoint"
-	"vpnauthz/internal/retry"
 	"vpnauthz/internal/fanout"
 	"vpnauthz/internal/resourcedir"
+	"vpnauthz/internal/retry"
 	"vpnauthz/internal/statestore"
 	"vpnauthz/internal/vpcapi"
 )
@@ -112,9 +112,9 @@ func TestStartCreatesTheStateTable(t *testing.T) {
 	if info.TimeToLive != int32(statestore.DefaultTTL/time.Second) || info.MaxVersions != 1 {
 		t.Errorf("table %+v, want TTL %v and one version", info, statestore.DefaultTTL)
 	}
-	// The store vpnauthz opens from Env reads it.
+	// The store vpnauthz opens from Env and DemoEnv reads it.
 	env := c.Env()
-	loc, err := statestore.ParseStateStore(env["STATE_STORE"])
+	loc, err := statestore.ParseStateStore(DemoEnv("p")["STATE_STORE"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestStartWithTheFCOpenAPI(t *testing.T) {
 		t.Fatalf("FC_ENDPOINT = %q, want %q", got, c.FC.URL())
 	}
 	d, err := fanout.New(fanout.Options{Endpoint: endpoint.MustParse(c.FC.URL()), Region: c.Region,
-		Credentials: cloudCreds(c), FunctionName: DefaultFunctionName, Attempts: 1})
+		Credentials: cloudCreds(c), FunctionName: DefaultFunctionName, Retry: retry.Policy{MaxAttempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,7 @@ func TestExpiredToken(t *testing.T) {
 	cloud := startCloud(t, smallInventory(t, time.Now()))
 	expired := cred.Credential{AccessKeyID: "STS.ExpiredKey0001", AccessKeySecret: "expired-secret-0001",
 		SecurityToken: "CAISexpiredtoken0001", Expires: time.Now().Add(-time.Minute)}
-	cloud.VPC.Credentials().Add(expired)
-	cloud.SLS.Credentials().Add(expired)
+	cloud.AddCredential(expired)
 	creds := scan.Credentials{AccessKeyID: expired.AccessKeyID, AccessKeySecret: expired.AccessKeySecret, SecurityToken: expired.SecurityToken}
 
 	rep := runScan(t, newScanner(t, cloud, nil), cloud,

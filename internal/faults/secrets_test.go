@@ -17,8 +17,8 @@ import (
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/cred"
-	"vpnauthz/internal/function"
 	"vpnauthz/internal/endpoint"
+	"vpnauthz/internal/function"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
 	"vpnauthz/internal/target"
@@ -63,8 +63,7 @@ func TestNoSecretInOutput(t *testing.T) {
 		{
 			name: "scan succeeds",
 			setup: func(t *testing.T, c *emulator.Cloud, canary cred.Credential) cred.Credential {
-				c.VPC.Credentials().Add(canary)
-				c.SLS.Credentials().Add(canary)
+				c.AddCredential(canary)
 				return canary
 			},
 			wantSLS: true,
@@ -74,8 +73,7 @@ func TestNoSecretInOutput(t *testing.T) {
 			setup: func(t *testing.T, c *emulator.Cloud, canary cred.Credential) cred.Credential {
 				real := canary
 				real.AccessKeySecret = "the-real-secret-" + rand.Text()
-				c.VPC.Credentials().Add(real)
-				c.SLS.Credentials().Add(real)
+				c.AddCredential(real)
 				return canary
 			},
 			wantError: "SignatureDoesNotMatch",
@@ -84,8 +82,7 @@ func TestNoSecretInOutput(t *testing.T) {
 			name: "expired token",
 			setup: func(t *testing.T, c *emulator.Cloud, canary cred.Credential) cred.Credential {
 				canary.Expires = time.Now().Add(-time.Second)
-				c.VPC.Credentials().Add(canary)
-				c.SLS.Credentials().Add(canary)
+				c.AddCredential(canary)
 				return canary
 			},
 			wantError: "InvalidSecurityToken.Expired",
@@ -93,8 +90,7 @@ func TestNoSecretInOutput(t *testing.T) {
 		{
 			name: "Log Service down",
 			setup: func(t *testing.T, c *emulator.Cloud, canary cred.Credential) cred.Credential {
-				c.VPC.Credentials().Add(canary)
-				c.SLS.Credentials().Add(canary)
+				c.AddCredential(canary)
 				c.SLS.SetDown(true)
 				return canary
 			},

@@ -32,7 +32,7 @@ func TestConcurrentInvocationsShareNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := c.Env()
-	for k, v := range emulator.DemoEnv(policy) {
+	for k, v := range emulator.DemoAccountEnv(policy) {
 		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
@@ -58,8 +58,7 @@ func TestConcurrentInvocationsShareNothing(t *testing.T) {
 	for i := range n {
 		key := fmt.Sprintf("STS.concurrent%02d", i)
 		creds := cred.Credential{AccessKeyID: key, AccessKeySecret: fmt.Sprintf("secret-%02d", i), SecurityToken: fmt.Sprintf("token-%02d", i)}
-		c.VPC.Credentials().Add(creds)
-		c.SLS.Credentials().Add(creds)
+		c.AddCredential(creds)
 		id := ids[i%len(ids)]
 		results[i] = result{key: key, target: targets[id] + ":" + id}
 		wg.Go(func() {

@@ -153,13 +153,17 @@ type source struct {
 // instead of into a generic map that the SDK encodes and decodes again twice.
 // Read-only, shared by every call.
 var (
-	describeConnections    = rpcParams("DescribeVpnConnections")
-	describeAuthorizations = rpcParams("DescribeVpnCrossAccountAuthorizations")
+	describeConnections    = rpcParams(operation{Action: "DescribeVpnConnections"})
+	describeAuthorizations = rpcParams(operation{Action: "DescribeVpnCrossAccountAuthorizations"})
 )
 
-func rpcParams(action string) *openapiutil.Params {
+// operation names the API a call makes (the RAM policy's tests find the
+// calls by it).
+type operation struct{ Action string }
+
+func rpcParams(op operation) *openapiutil.Params {
 	return &openapiutil.Params{
-		Action:      dara.String(action),
+		Action:      dara.String(op.Action),
 		Version:     dara.String("2016-04-28"),
 		Protocol:    dara.String("HTTPS"),
 		Pathname:    dara.String("/"),
