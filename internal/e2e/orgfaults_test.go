@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,14 +10,18 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"vpnauthz/internal/emulator/cred"
+	"vpnauthz/internal/emulator/fcapiemu"
 	"vpnauthz/internal/emulator/fcemu"
 	"vpnauthz/internal/emulator/rmemu"
+	"vpnauthz/internal/finding"
 )
 
 // The organisation's faults, each on the built binary: what the scan stores
@@ -375,4 +380,261 @@ func TestOrganisationListingPageFails(t *testing.T) {
 		}
 		o.audit(t, outcome{fault: "ListAccounts page 2 fails for good, TRUST_ORGANIZATION", runs: 1, expected: 0, stored: len(logs)}, [][]byte{answerOf(res)}, f)
 	})
+}
+
+// startFanoutVia is startFanout with FC_ENDPOINT on a proxy in front of the
+// emulated FC OpenAPI, whose arrive hook sees each InvokeFunction first.
+func startFanoutVia(t *testing.T, o *orgCloud, perInvocation int, arrive func(http.ResponseWriter, *http.Request) bool) *orgFanout {
+	t.Helper()
+	env := maps.Clone(o.env)
+	env["FANOUT_ACCOUNTS_PER_INVOCATION"] = strconv.Itoa(perInvocation)
+	addr := reserveAddr(t)
+	env["FC_ENDPOINT"] = startProxy(t, "http://"+addr, arrive, nil)
+	fx := &orgFanout{orgCloud: o, f: startFunction(t, o.cloud, env)}
+	own := o.Credentials
+	own.Account = o.AccountID
+	var err error
+	fx.fc, err = fcapiemu.New(fcapiemu.Options{Addr: addr, Credentials: []cred.Credential{own}, Runtime: fx.f.rt,
+		Invocation: fcemu.Invocation{AccessKeyID: o.Credentials.AccessKeyID, AccessKeySecret: o.Credentials.AccessKeySecret,
+			SecurityToken: o.Credentials.SecurityToken, Region: o.Region, AccountID: o.AccountID, Timeout: time.Minute},
+		DeliveryTimeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fx.fc.Close)
+	return fx
+}
+
+// invokeAs delivers the coordinator's timer event as FC does on the given
+// attempt of one async invocation: the request id is kept across retries.
+func (fx *orgFanout) invokeAs(t *testing.T, requestID string, retry int) fcemu.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := fx.f.rt.Invoke(ctx, fcemu.Invocation{
+		RequestID: requestID, RetryCount: retry, Payload: timerEvent,
+		AccessKeyID: fx.Credentials.AccessKeyID, AccessKeySecret: fx.Credentials.AccessKeySecret, SecurityToken: fx.Credentials.SecurityToken,
+		Region: fx.Region, AccountID: fx.AccountID, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.fc.WaitIdle(ctx); err != nil {
+		t.Fatalf("the workers did not finish: %v", err)
+	}
+	return res
+}
+
+// orgResult is the README's organisation query ("Scanning an organisation")
+// over the stored summaries of one fanned-out scan: per batch the latest
+// summary, summed. SLS's max_by(x, __time__) may pick either of two
+// summaries of one second; Log Service's order of arrival stands in for
+// the time here, and the test checks that such summaries agree.
+type orgResult struct {
+	summaries int            // worker summaries stored for the scan
+	latest    map[string]int // the latest summary of each batch, by position in the store
+	accounts  int
+	counts    summary
+	scans     map[string]bool // scan ids of the latest summaries
+}
+
+func (o *orgCloud) orgQuery(t *testing.T, parent string) orgResult {
+	t.Helper()
+	logs := o.SLS.LogsByTopic(o.Project, o.Logstore, finding.TopicScan)
+	res := orgResult{latest: map[string]int{}, scans: map[string]bool{}}
+	for i, l := range logs {
+		c := l.Contents
+		if c["parent_scan_id"] != parent {
+			continue
+		}
+		res.summaries++
+		if j, ok := res.latest[c["batch"]]; ok {
+			prev := logs[j].Contents
+			for _, k := range []string{"accounts", "connections", "pass", "fail", "error", "suppressed"} {
+				if prev[k] != c[k] {
+					t.Errorf("batch %s: two summaries disagree on %s (%s, %s): the query's pick between them would matter", c["batch"], k, prev[k], c[k])
+				}
+			}
+			if l.Time < logs[j].Time {
+				continue
+			}
+		}
+		res.latest[c["batch"]] = i
+	}
+	num := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Errorf("summary value %q is not a number", s)
+		}
+		return n
+	}
+	for _, i := range res.latest {
+		c := logs[i].Contents
+		res.accounts += num(c["accounts"])
+		res.counts.Pass += num(c["pass"])
+		res.counts.Fail += num(c["fail"])
+		res.counts.Error += num(c["error"])
+		res.counts.Suppressed += num(c["suppressed"])
+		res.scans[c["scan_id"]] = true
+	}
+	return res
+}
+
+// findingsOf is every stored finding of the given scans.
+func (o *orgCloud) findingsOf(scans map[string]bool) []map[string]string {
+	var out []map[string]string
+	for _, l := range o.SLS.LogsByTopic(o.Project, o.Logstore, finding.TopicFinding) {
+		if scans[l.Contents["scan_id"]] {
+			out = append(out, l.Contents)
+		}
+	}
+	return out
+}
+
+// A worker fails once: Log Service refuses its first PutLogs for good, so
+// its findings go to standard output and it answers DeliveryFailed; FC
+// retries it and the retry stores them. Then FC delivers batch 1 once more
+// after it succeeded (at least once): batch 1 has two summaries.
+// The README's query, latest summary per batch, counts every batch once:
+// 4 batches, the organisation's 20 accounts, the expected counts; the
+// findings of the scans it names are exactly the organisation's.
+func TestOrganisationWorkerRetried(t *testing.T) {
+	o := startOrg(t)
+	fx := startFanout(t, o, 6)
+	// The function takes one invocation at a time: the coordinator's
+	// summary is the first PutLogs, the first worker's findings the second.
+	var puts atomic.Int32
+	o.SLS.SetArrivalHook(func(r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/logstores/") && puts.Add(1) == 2 {
+			o.SLS.FailNextPutLogs(1, http.StatusUnauthorized, "Unauthorized", "The security token you provided has expired.")
+		}
+	})
+	a := fx.coordinate(t, "1-coordinator-worker-retry")
+	if a.Fanout.Dispatched != 4 {
+		t.Fatalf("coordinator %+v", a.Fanout)
+	}
+	st := fx.fc.Stats()
+	if st.Deliveries != 5 || st.Retries != 1 || st.Succeeded != 4 || st.Failed != 0 {
+		t.Errorf("FC stats %+v, want 4 batches, one of them delivered twice", st)
+	}
+	var retried fcapiemu.Task
+	for _, task := range fx.fc.Tasks() {
+		if task.Attempts == 2 {
+			retried = task
+		}
+	}
+	if retried.ID == "" || len(retried.Errors) != 1 || !strings.HasPrefix(retried.Errors[0], "DeliveryFailed") {
+		t.Fatalf("no task failed with DeliveryFailed and was retried: %+v", fx.fc.Tasks())
+	}
+	want := expectedOrg()
+	q := o.orgQuery(t, a.ScanID)
+	stored := o.findingsOf(q.scans)
+	diffVerdicts(t, "the retried worker's scan", orgVerdicts(t, stored), want)
+	if q.summaries != 4 || len(q.latest) != 4 {
+		t.Errorf("%d worker summaries of %d batches, want 4 of 4: the failed attempt's summary went to standard output", q.summaries, len(q.latest))
+	}
+	// The failed attempt's findings went to standard output, not to Log Service.
+	if !bytes.Contains(fx.f.stdout.Bytes(), []byte(`"parent_scan_id":"`+a.ScanID+`"`)) {
+		t.Error("the failed attempt's summary is not on standard output")
+	}
+
+	// FC hands batch 1 (the own account and five members) over once more:
+	// a delivery after success, as an at-least-once queue may.
+	var first fcapiemu.Task
+	for _, task := range fx.fc.Tasks() {
+		if strings.HasSuffix(task.ID, "-1") {
+			first = task
+		}
+	}
+	t.Logf("task %s failed once (%s); task %s delivered again", retried.ID, retried.Errors[0], first.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	again, err := fx.f.rt.Invoke(ctx, fcemu.Invocation{RequestID: first.RequestID, RetryCount: first.Attempts, Payload: first.Payload,
+		AccessKeyID: o.Credentials.AccessKeyID, AccessKeySecret: o.Credentials.AccessKeySecret, SecurityToken: o.Credentials.SecurityToken,
+		Region: o.Region, AccountID: o.AccountID, Timeout: time.Minute})
+	if err != nil || again.Error != nil {
+		t.Fatalf("the repeated delivery: %v %+v", err, again.Error)
+	}
+	q = o.orgQuery(t, a.ScanID)
+	if q.summaries != 5 {
+		t.Errorf("%d worker summaries, want 5: the repeated batch wrote a second", q.summaries)
+	}
+	wantCounts := countStatuses(stored)
+	if len(q.latest) != 4 || q.accounts != orgMembers || q.counts != wantCounts {
+		t.Errorf("organisation query: %d batches, %d accounts, %+v; want 4 batches, %d accounts, %+v", len(q.latest), q.accounts, q.counts, orgMembers, wantCounts)
+	}
+	latest := o.findingsOf(q.scans)
+	diffVerdicts(t, "the scans the query names", orgVerdicts(t, latest), want)
+	// Every stored worker finding, the repeated batch's twice, says the same.
+	var all []map[string]string
+	for _, l := range o.SLS.LogsByTopic(o.Project, o.Logstore, finding.TopicFinding) {
+		if l.Contents["scan_id"] != a.ScanID {
+			all = append(all, l.Contents)
+		}
+	}
+	if got := uidStatus(all); !maps.Equal(got, uidStatus(latest)) {
+		t.Errorf("the repeated batch's findings differ from its first: %d vs %d", len(got), len(uidStatus(latest)))
+	}
+	if len(all) <= len(latest) {
+		t.Error("the repeated delivery stored no findings")
+	}
+	o.audit(t, outcome{fault: "worker fails once (PutLogs refused), FC retries; batch delivered again", runs: 7,
+		expected: len(want), stored: len(latest)}, [][]byte{answerOf(again)}, fx.f)
+}
+
+// The coordinator fails part-way: InvokeFunction of batch 3 fails on every
+// attempt, so the coordinator answers DispatchFailed after starting
+// batches 1, 2 and 4. FC retries it with the same request id: the started
+// batches' task ids are refused (409), batch 3 starts, no batch runs twice,
+// one coordinator summary, and the workers' findings are the organisation's.
+func TestOrganisationCoordinatorRetried(t *testing.T) {
+	o := startOrg(t)
+	var failing atomic.Bool
+	failing.Store(true)
+	var refused atomic.Int32
+	fx := startFanoutVia(t, o, 6, func(w http.ResponseWriter, r *http.Request) bool {
+		if !failing.Load() || !strings.HasSuffix(r.Header.Get("x-fc-async-task-id"), "-3") {
+			return false
+		}
+		refused.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("x-fc-request-id", "1-refused")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"Code":"InternalServerError","Message":"an internal error has occurred. Please retry.","RequestId":"1-refused"}`))
+		return true
+	})
+	const requestID = "1-coordinator-partial"
+	first := fx.invokeAs(t, requestID, 0)
+	if first.Error == nil || first.Error.ErrorType != "DispatchFailed" || !strings.Contains(first.Error.ErrorMessage, "started 3 of 4 batches") {
+		t.Fatalf("first attempt: %s %+v, want DispatchFailed after 3 of 4 batches", first.Response, first.Error)
+	}
+	if n := refused.Load(); n < 2 {
+		t.Errorf("batch 3 was tried %d times: a failed InvokeFunction is retried", n)
+	}
+	failing.Store(false)
+	second := fx.invokeAs(t, requestID, 1)
+	var a coordinatorAnswer
+	a.report = asReport(t, second)
+	if err := json.Unmarshal(second.Response, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Fanout.Batches != 4 || a.Fanout.Dispatched != 1 || a.Fanout.AlreadyStarted != 3 {
+		t.Errorf("retried coordinator %+v, want batch 3 dispatched and 3 already started", a.Fanout)
+	}
+	st := fx.fc.Stats()
+	if st.Async != 4 || st.Duplicates != 3 || st.Deliveries != 4 || st.Succeeded != 4 {
+		t.Errorf("FC stats %+v, want 4 tasks each delivered once, 3 repeats refused", st)
+	}
+	if logs := o.storedSummary(a.ScanID); len(logs) != 1 || logs[0].Contents["role"] != "coordinator" {
+		t.Errorf("%d coordinator summaries, want 1 (the failed attempt wrote none)", len(logs))
+	}
+	q := o.orgQuery(t, a.ScanID)
+	want := expectedOrg()
+	stored := o.findingsOf(q.scans)
+	diffVerdicts(t, "workers after a retried coordinator", orgVerdicts(t, stored), want)
+	if q.summaries != 4 || len(q.latest) != 4 || q.accounts != orgMembers {
+		t.Errorf("%d worker summaries of %d batches, %d accounts; want 4, 4, %d", q.summaries, len(q.latest), q.accounts, orgMembers)
+	}
+	o.audit(t, outcome{fault: "coordinator fails part-way (batch 3's InvokeFunction), FC retries it", runs: 2 + 4,
+		expected: len(want), stored: len(stored)}, [][]byte{answerOf(first), answerOf(second)}, fx.f)
 }
