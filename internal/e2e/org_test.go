@@ -236,6 +236,7 @@ func TestOrganisationScan(t *testing.T) {
 	if n := o.sts.Stats().ByRoleAccount[orgMember(orgExcluded)]; n != 0 {
 		t.Errorf("the excluded member was assumed into %d times", n)
 	}
+	o.audit(t, outcome{fault: "AssumeRole denied for members 18 and 19", runs: 1, expected: len(expectedOrg()), stored: len(stored)}, nil, f)
 
 	// Each member alone (the same function, ACCOUNTS naming only it) finds
 	// the same findings with the same ids and statuses.

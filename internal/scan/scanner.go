@@ -474,9 +474,10 @@ const memberRoleAdvice = "Deploy the member role in account %s: the RAM role nam
 	"(sts:ExternalId = MEMBER_ROLE_EXTERNAL_ID); the scripts directory has the template and its roll-out. The next scan retries."
 
 // account scans the targets of one account: its credentials first (a
-// member's from Members, once), then its regions in parallel.
+// member's from Members, which a member's Sources ask again at each call),
+// then its regions in parallel.
 func (r *run) account(ctx context.Context, at accountTargets) {
-	uid, creds := r.req.AccountID, r.req.Credentials
+	uid, creds, newSource := r.req.AccountID, r.req.Credentials, r.s.opts.NewSource
 	if at.account != "" {
 		uid = at.account
 		c, err := r.req.Members.Credentials(ctx, at.account)
@@ -484,11 +485,11 @@ func (r *run) account(ctx context.Context, at accountTargets) {
 			r.accountFailed(ctx, at, err)
 			return
 		}
-		creds = c
+		creds, newSource = c, r.memberSources(at.account)
 	}
 	var wg sync.WaitGroup
 	for _, rt := range at.regions {
-		wg.Go(func() { r.region(ctx, uid, creds, rt) })
+		wg.Go(func() { r.region(ctx, uid, creds, newSource, rt) })
 	}
 	wg.Wait()
 }
@@ -528,12 +529,12 @@ func (r *run) accountFailed(ctx context.Context, at accountTargets, err error) {
 // (owner is its UID): the listing first, to its end, so that every
 // connection in scope is named before the time runs out; then up to
 // Concurrency workers read the named connections.
-func (r *run) region(ctx context.Context, owner string, creds Credentials, rt regionTargets) {
+func (r *run) region(ctx context.Context, owner string, creds Credentials, newSource SourceFactory, rt regionTargets) {
 	log := r.log.With("region", rt.region)
 	if owner != r.req.AccountID {
 		log = log.With("account", owner)
 	}
-	src, err := r.s.opts.NewSource(creds, rt.region)
+	src, err := newSource(creds, rt.region)
 	if err != nil {
 		c := cause{detail: fmt.Sprintf("Cannot call the VPC API in %s: %v", rt.region, err)}
 		log.Warn("no VPC source", "err", err)
