@@ -159,4 +159,3 @@ func TestEmulateRefusesBadOrganisationFiles(t *testing.T) {
 		}
 	})
 }
-
