@@ -480,7 +480,7 @@ func (s *setup) printOrg(shape bench.OrgShape, b bench.OrgBound, run orgRun, aut
 		thousands(run.stats.VPCCalls), thousands(b.Calls), thousands(int(perMinute)), run.stats.VPCThrottled, run.stats.AssumeRole,
 		us(bin.CPUPerCall()), allocs, mib(bin.GCHeap), heap)
 	fmt.Printf("\nBound: the slowest (account, region), %s %s, at its quota plus the AssumeRole pacing before its account (%s), members entered busiest first; "+
-		"the own account needs no AssumeRole. VPC calls and throttled: counted by the emulated VPC API (the binary reports %d calls, %d throttled); "+
+		"the own account needs no AssumeRole; in brackets the wait is scaled like the rest, though the binary's AssumeRole pacing is not. VPC calls and throttled: counted by the emulated VPC API (the binary reports %d calls, %d throttled); "+
 		"AssumeRole: counted by the emulated STS. CPU per VPC call: the binary's user + system time over the scan / its VPC calls. "+
 		"Allocations and heap in brackets: the same scan in the benchmark's process (run separately, on a fresh cloud).\n",
 		b.SlowestAccount, b.SlowestRegion, s.dur(b.Wait), bin.VPCCalls, bin.Throttled)
