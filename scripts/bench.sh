@@ -5,21 +5,15 @@
 # call and the peak heap. Flags go to scripts/benchtable: --sizes
 # 100,1000,10000 --runs 3 --scale 10, --peer=false (vpnauthz only),
 # --cpuprofile FILE, or --smoke (size 100, one run) for CI.
-# --org 50x4x100 prints an organisation scenario's inventory and bound
-# (accounts x regions x connections; the scan of member accounts is not
-# measured until the scanner enters them).
+# --org 50x4x100 runs an organisation scenario instead (accounts x regions x
+# connections): one timer scan of the built binary entering every member
+# through STS, and the same scan in-process for allocations and heap,
+# against the bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-# --org needs no binary.
-for arg in "$@"; do
-  case "$arg" in
-  --org | --org=* | -org | -org=*) exec go run ./scripts/benchtable "$@" ;;
-  esac
-done
 
 # The binary FC runs, built as scripts/build.sh builds it (stripped); it also
 # serves the emulated cloud in a process of its own, so that the emulators'

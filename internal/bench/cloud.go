@@ -67,12 +67,32 @@ type External struct {
 	cmd    *exec.Cmd
 	exited chan error
 	stderr *tailBuffer
+	stats  chan EmulatorStats
+}
+
+// EmulatorStats are the calls the emulated cloud answered, as `vpnauthz
+// emulate --stats` prints them when it stops.
+type EmulatorStats struct {
+	VPCCalls     int `json:"vpcCalls"`
+	VPCThrottled int `json:"vpcThrottled"`
+	VPCErrors    int `json:"vpcErrors"`
+	AssumeRole   int `json:"assumeRole"`
+	TokensIssued int `json:"tokensIssued"`
 }
 
 // StartExternal runs binary's emulate command on the inventory in file with
 // the given faults, and waits for it to print its endpoints.
 func StartExternal(ctx context.Context, binary, file string, f Faults) (*External, error) {
-	args := []string{"emulate", "--inventory", file}
+	return startExternal(ctx, binary, []string{"emulate", "--inventory", file}, f)
+}
+
+// StartExternalOrg runs binary's emulate command on the organisation file
+// WriteOrg wrote, counting the calls it answers (Stop gives them).
+func StartExternalOrg(ctx context.Context, binary, file string, f Faults) (*External, error) {
+	return startExternal(ctx, binary, []string{"emulate", "--org", file, "--stats"}, f)
+}
+
+func startExternal(ctx context.Context, binary string, args []string, f Faults) (*External, error) {
 	if f.Latency > 0 {
 		args = append(args, "--latency", f.Latency.String())
 	}
@@ -84,7 +104,7 @@ func StartExternal(ctx context.Context, binary, file string, f Faults) (*Externa
 	if err != nil {
 		return nil, err
 	}
-	e := &External{cmd: cmd, exited: make(chan error, 1), stderr: &tailBuffer{}}
+	e := &External{cmd: cmd, exited: make(chan error, 1), stderr: &tailBuffer{}, stats: make(chan EmulatorStats, 1)}
 	cmd.Stderr = e.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the emulated cloud: %w", err)
@@ -97,7 +117,15 @@ func StartExternal(ctx context.Context, binary, file string, f Faults) (*Externa
 			lines <- sc.Text()
 		}
 		close(lines)
+		// What follows is --stats' line, printed on stop.
+		for sc.Scan() {
+			var s struct{ Stats *EmulatorStats }
+			if json.Unmarshal(sc.Bytes(), &s) == nil && s.Stats != nil {
+				e.stats <- *s.Stats
+			}
+		}
 		_, _ = io.Copy(io.Discard, stdout)
+		close(e.stats)
 	}()
 	go func() { e.exited <- cmd.Wait() }()
 
@@ -150,6 +178,20 @@ func (e *External) Close() {
 		_ = e.cmd.Process.Kill()
 		<-e.exited
 	}
+}
+
+// Stop stops the emulated cloud and returns the calls it answered (started
+// with StartExternalOrg).
+func (e *External) Stop() (EmulatorStats, error) {
+	e.Close()
+	select {
+	case s, ok := <-e.stats:
+		if ok {
+			return s, nil
+		}
+	case <-time.After(10 * time.Second):
+	}
+	return EmulatorStats{}, fmt.Errorf("the emulated cloud printed no counters on stopping: %s", e.stderr)
 }
 
 // WriteInventory writes inv as an inventory file the emulate command reads.

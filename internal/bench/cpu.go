@@ -27,6 +27,8 @@ type BinaryScan struct {
 	Throttled int
 	Findings  int // delivered to Log Service
 	Complete  bool
+	// Connections were read; Accounts were scanned (an organisation scan).
+	Connections, Accounts int
 	// GCHeap is the largest heap a garbage collection of the scan started
 	// from, as the runtime reports it (GODEBUG=gctrace=1), in bytes: whole
 	// MiB, and at most the heap goal, so it lags a peak between two
@@ -47,6 +49,10 @@ type BinaryOptions struct {
 	Rate float64 // VPC_API_RATE; 0: the function's default
 	// Dir holds the policy file written for the run.
 	Dir string
+	// Targets is SCAN_TARGETS; default every connection of Targets().
+	Targets []string
+	// Env is set on top of the cloud's, like ACCOUNTS and MEMBER_ROLE_NAME.
+	Env map[string]string
 }
 
 // MeasureBinaryScan execs binary as FC would, pointed at cloud with the
@@ -66,9 +72,11 @@ func MeasureBinaryScan(ctx context.Context, binary string, cloud Cloud, opts Bin
 	}
 	defer rt.Close()
 
-	var targets []string
-	for _, t := range Targets() {
-		targets = append(targets, t.Region+":"+t.ConnectionID)
+	targets := opts.Targets
+	if targets == nil {
+		for _, t := range Targets() {
+			targets = append(targets, t.Region+":"+t.ConnectionID)
+		}
 	}
 	cmd := exec.Command(binary)
 	cmd.Env = append(os.Environ(), "FC_RUNTIME_API="+rt.Addr(), "GODEBUG=gctrace=1",
@@ -76,6 +84,9 @@ func MeasureBinaryScan(ctx context.Context, binary string, cloud Cloud, opts Bin
 		// The trust lists come from the policy file alone.
 		"TRUSTED_ACCOUNT_IDS=", "TRUSTED_CEN_IDS=", "MAX_AUTHORIZATION_AGE_DAYS=")
 	for k, v := range cloud.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	for k, v := range opts.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	if opts.Rate > 0 {
@@ -140,7 +151,9 @@ func MeasureBinaryScan(ctx context.Context, binary string, cloud Cloud, opts Bin
 	var r struct {
 		Complete bool
 		Delivery struct{ Delivered bool }
+		Accounts *struct{ Scanned int }
 		Summary  struct {
+			Connections       int `json:"connections"`
 			APICalls          int `json:"api_calls"`
 			Throttled         int `json:"throttled"`
 			FindingsDelivered int `json:"findings_delivered"`
@@ -152,14 +165,20 @@ func MeasureBinaryScan(ctx context.Context, binary string, cloud Cloud, opts Bin
 	if !r.Delivery.Delivered {
 		return BinaryScan{}, fmt.Errorf("the scan's findings were not delivered: %.300s", res.Response)
 	}
+	accounts := 1
+	if r.Accounts != nil {
+		accounts = r.Accounts.Scanned
+	}
 	return BinaryScan{
-		Wall:      wall,
-		CPU:       after - before,
-		VPCCalls:  r.Summary.APICalls,
-		Throttled: r.Summary.Throttled,
-		Findings:  r.Summary.FindingsDelivered,
-		Complete:  r.Complete,
-		GCHeap:    gc.peak(),
+		Connections: r.Summary.Connections,
+		Accounts:    accounts,
+		Wall:        wall,
+		CPU:         after - before,
+		VPCCalls:    r.Summary.APICalls,
+		Throttled:   r.Summary.Throttled,
+		Findings:    r.Summary.FindingsDelivered,
+		Complete:    r.Complete,
+		GCHeap:      gc.peak(),
 	}, nil
 }
 

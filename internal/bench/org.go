@@ -1,15 +1,15 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"vpnauthz/internal/emulator"
 	"vpnauthz/internal/emulator/stsemu"
 	"vpnauthz/internal/emulator/vpcemu"
 )
@@ -112,29 +112,34 @@ func GenerateOrg(seed uint64, shape OrgShape) *Org {
 	return org
 }
 
-// Targets is the scheduled scan of the whole organisation: every region of
-// every account, own included ("REGION:*" covers every scanned account).
-func (o *Org) Targets() []string {
-	out := make([]string, o.Shape.Regions)
-	for i, r := range orgRegions[:o.Shape.Regions] {
+// GenerateOrgTargets is the scheduled scan of an organisation of shape:
+// every region of every account, as SCAN_TARGETS.
+func GenerateOrgTargets(shape OrgShape) []string {
+	out := make([]string, shape.Regions)
+	for i, r := range orgRegions[:shape.Regions] {
 		out[i] = r + ":*"
 	}
 	return out
 }
 
-// WriteOrg writes org as a file for an emulated cloud of several accounts:
-// {"Inventory": own, "Accounts": {uid: inventory}, "Roles": [...]}, the
-// fields of vpcemu.Options and stsemu.Options they fill.
+// Targets is the scheduled scan of the whole organisation: every region of
+// every account, own included ("REGION:*" covers every scanned account).
+func (o *Org) Targets() []string { return GenerateOrgTargets(o.Shape) }
+
+// MemberIDs are the members' account ids, in order.
+func (o *Org) MemberIDs() []string {
+	return slices.Sorted(maps.Keys(o.Members))
+}
+
+// WriteOrg writes org as the organisation file `vpnauthz emulate --org`
+// serves: the own account's inventory, the member role and every member with
+// its inventory.
 func WriteOrg(path string, org *Org) error {
-	data, err := json.Marshal(struct {
-		Inventory *vpcemu.Inventory
-		Accounts  map[string]*vpcemu.Inventory
-		Roles     []stsemu.Role
-	}{org.Own, org.Members, org.Roles})
-	if err != nil {
-		return err
+	f := emulator.OrganizationFile{Inventory: org.Own, RoleName: org.RoleName, ExternalID: org.ExternalID}
+	for _, uid := range org.MemberIDs() {
+		f.Members = append(f.Members, emulator.Member{AccountID: uid, Inventory: org.Members[uid]})
 	}
-	return os.WriteFile(path, data, 0o644)
+	return emulator.WriteOrganization(path, f)
 }
 
 // OrgBound is the least a scan of an organisation can take.

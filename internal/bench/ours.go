@@ -10,10 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"vpnauthz/internal/assume"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/finding"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/slssink"
+	"vpnauthz/internal/target"
 	"vpnauthz/internal/vpcapi"
 )
 
@@ -28,6 +30,8 @@ type Result struct {
 	RawBytes     int64 // uncompressed protobuf of every PutLogs request
 	WireBytes    int64 // compressed bodies on the wire
 	Complete     bool
+	// AssumeRoleCalls are those of an organisation scan.
+	AssumeRoleCalls int
 
 	// Measured when asked, on our side only.
 	PeakHeap   uint64 // most heap in live and not yet collected objects, above the baseline
@@ -42,6 +46,28 @@ type OursOptions struct {
 	// MeasureMemory samples the heap during the scan. The run then starts
 	// with a garbage collection, so that the baseline is what stays live.
 	MeasureMemory bool
+	// Org, when set, scans an organisation: the function's own account and
+	// the members, entered through STS as the function enters them.
+	Org *OrgScan
+}
+
+// OrgScan is the organisation a scan covers.
+type OrgScan struct {
+	Targets              []target.Target // the scope, like REGION:* (every scanned account)
+	Members              []string        // member account ids
+	RoleName, ExternalID string
+}
+
+// memberCredentials gives the scanner the members' tokens from an AssumeRole
+// cache, as the function does.
+type memberCredentials struct{ c *assume.Cache }
+
+func (m memberCredentials) Credentials(ctx context.Context, account string) (scan.Credentials, error) {
+	t, err := m.c.Credentials(ctx, account)
+	if err != nil {
+		return scan.Credentials{}, err
+	}
+	return t.Credentials, nil
 }
 
 // RunOurs runs one scheduled scan of every connection in cloud with the
@@ -63,6 +89,20 @@ func RunOurs(ctx context.Context, cloud Cloud, opts OursOptions) (Result, error)
 		mem = startHeapSampler()
 	}
 	start := time.Now()
+	var assumed *assume.Cache
+	if o := opts.Org; o != nil {
+		sts, err := endpoint.Parse(cloud.Env["STS_ENDPOINT"])
+		if err != nil {
+			return Result{}, fmt.Errorf("the cloud's STS_ENDPOINT: %w", err)
+		}
+		assumed, err = assume.New(assume.Options{Endpoint: sts, Region: cloud.Region, Base: cloud.Credentials,
+			RoleName: o.RoleName, ExternalID: o.ExternalID, ScanID: "bench-org"})
+		if err != nil {
+			return Result{}, err
+		}
+		req.Targets = target.ForAccounts(o.Targets, append([]string{""}, o.Members...))
+		req.Members = memberCredentials{assumed}
+	}
 	scanner := scan.New(scan.Options{
 		Policy:      Policy(),
 		NewSource:   vpcapi.NewSourceFactory(vpcapi.Options{Endpoint: endpoint.MustParseRegional(cloud.VPCEndpoint)}),
@@ -102,6 +142,9 @@ func RunOurs(ctx context.Context, cloud Cloud, opts OursOptions) (Result, error)
 	r.RawBytes = st.RawBytes
 	r.WireBytes = st.WireBytes
 	r.Complete = rep.Complete
+	if assumed != nil {
+		r.AssumeRoleCalls = assumed.Calls()
+	}
 	return r, nil
 }
 

@@ -77,15 +77,31 @@ answers for it:
 
 Unknown fields and malformed ids are errors naming their place in the file.
 
+--org FILE serves an organisation instead (not with --inventory): a JSON
+file {"Inventory": the management account's inventory, "RoleName",
+"ExternalID", "Members": [{"AccountID", "Inventory", "DisplayName",
+"Status", "DenyAssumeRole"}]}. Every member is an account of its own on the
+VPC API, listed in the Resource Directory, with the role RoleName (default
+vpnauthz-auditor) trusting the management account and requiring ExternalID;
+the tokens STS issues for it are accepted by the VPC API for that member
+only. The output then sets ACCOUNTS=resource-directory, MEMBER_ROLE_NAME and
+MEMBER_ROLE_EXTERNAL_ID.
+
+--stats prints, when the cloud stops, one more JSON line on standard output:
+{"stats": {"vpcCalls", "vpcThrottled", "vpcErrors", "assumeRole",
+"tokensIssued"}}, the calls the emulated services answered.
+
 --latency and --quota make the VPC API behave like the real one under load,
 for benchmarks: every call waits --latency before it is answered, and each
 region and action has a token bucket of --quota calls a second (up to --burst
 at once); calls beyond it get 400 Throttling.User, as the real quota answers.`
 
 func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("emulate", "[--addr HOST:PORT] [--inventory FILE] [--format json|env] [--latency D] [--quota N [--burst N]]", emulateDescription)
+	fs := newFlagSet("emulate", "[--addr HOST:PORT] [--inventory FILE | --org FILE] [--format json|env] [--stats] [--latency D] [--quota N [--burst N]]", emulateDescription)
 	addr := fs.String("addr", "127.0.0.1:0", "loopback `address` of the VPC API (port 0: any free port)")
 	inventoryPath := fs.String("inventory", "", "inventory JSON `file` (default: the demo inventory)")
+	orgPath := fs.String("org", "", "organisation JSON `file`: the management account's inventory and its members'")
+	stats := fs.Bool("stats", false, "print the services' call counters as one JSON line when stopping")
 	latency := fs.Duration("latency", 0, "`delay` added to every VPC API call (like 50ms)")
 	quota := fs.Float64("quota", 0, "VPC API `calls` a second per region and action; beyond it, Throttling.User (0: no quota)")
 	burst := fs.Int("burst", 1, "`calls` a region and action may make at once within --quota")
@@ -103,6 +119,10 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "vpnauthz emulate: --addr %s: %v\n", *addr, err)
 		return exitUsage
 	}
+	if *orgPath != "" && *inventoryPath != "" {
+		fmt.Fprintln(stderr, "vpnauthz emulate: --org and --inventory: give one; the organisation file holds the management account's inventory")
+		return exitUsage
+	}
 	now := time.Now()
 	inv, org := emulator.Demo(now), emulator.DemoOrganization(now)
 	if *inventoryPath != "" {
@@ -111,6 +131,12 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitUsage
 		}
 		org = nil
+	}
+	if *orgPath != "" {
+		if inv, org, err = emulator.LoadOrganization(*orgPath); err != nil {
+			fmt.Fprintf(stderr, "vpnauthz emulate: --org: %v\n", err)
+			return exitUsage
+		}
 	}
 	c, err := emulator.Start(emulator.Options{Inventory: inv, Organization: org, VPCAddr: *addr, SLSAddr: slsAddr})
 	if err != nil {
@@ -130,6 +156,12 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if org != nil {
 		env["ACCOUNTS"] = "resource-directory"
 		env["MEMBER_ROLE_EXTERNAL_ID"] = org.ExternalID
+		if *orgPath != "" {
+			env["MEMBER_ROLE_NAME"] = c.Organization.RoleName
+		}
+	}
+	if *stats {
+		defer printStats(stdout, c)
 	}
 	if format == envFormatEnv {
 		env["SCAN_TARGETS"] = coveringTargets(inv)
@@ -162,6 +194,28 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "vpnauthz emulate: stopping")
 	return exitOK
+}
+
+// EmulateStats are the counters --stats prints when the cloud stops.
+type EmulateStats struct {
+	VPCCalls     int `json:"vpcCalls"`
+	VPCThrottled int `json:"vpcThrottled"`
+	VPCErrors    int `json:"vpcErrors"`
+	AssumeRole   int `json:"assumeRole"`
+	TokensIssued int `json:"tokensIssued"`
+}
+
+func printStats(w io.Writer, c *emulator.Cloud) {
+	var s EmulateStats
+	for _, n := range c.VPC.Stats().ByKey {
+		s.VPCCalls += n.Calls
+		s.VPCThrottled += n.Throttled
+		s.VPCErrors += n.Errors
+	}
+	st := c.STS.Stats()
+	s.AssumeRole, s.TokensIssued = st.AssumeRole, st.Issued
+	line, _ := json.Marshal(map[string]EmulateStats{"stats": s})
+	fmt.Fprintf(w, "%s\n", line)
 }
 
 // checkFaultFlags refuses values the emulator would otherwise take silently:

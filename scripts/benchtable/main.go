@@ -26,6 +26,7 @@ import (
 	"vpnauthz/internal/assume"
 	"vpnauthz/internal/bench"
 	"vpnauthz/internal/emulator/vpcemu"
+	"vpnauthz/internal/target"
 )
 
 // The real quota and latency the scale divides.
@@ -51,9 +52,11 @@ func main() {
 	// call that a busy machine sends a few milliseconds early.
 	burst := flag.Int("burst", int(realQuota), "size of the emulated quota's token bucket, in `calls`")
 	withPeer := flag.Bool("peer", true, "run the naive peer too")
-	orgFlag := flag.String("org", "", "an organisation scenario `ACCOUNTSxREGIONSxCONNECTIONS` (like 50x4x100): its inventory and bound only, "+
-		"until the scanner enters member accounts; nothing else runs")
-	assumeRate := flag.Float64("assume-rate", assume.DefaultRate, "AssumeRole `calls` a second the function paces at (real scale), for the organisation's bound")
+	orgFlag := flag.String("org", "", "an organisation scenario `ACCOUNTSxREGIONSxCONNECTIONS` (like 50x4x100): one timer scan of it by the built binary "+
+		"and one in-process; nothing else runs")
+	assumeRate := flag.Float64("assume-rate", assume.DefaultRate, "AssumeRole `calls` a second the function paces at (the binary's own pacing, not scaled), for the organisation's bound")
+	orgAccounts := flag.String("org-accounts", "list", "ACCOUNTS of the organisation scan: `list` (the own account and every member) or resource-directory")
+	orgInProcess := flag.Bool("org-in-process", true, "also run the organisation scan in this process, for its allocations and heap")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of vpnauthz's in-process scans (the emulated cloud is another process) to `file`")
 	flag.Parse()
 	if *smoke {
@@ -64,7 +67,25 @@ func main() {
 		if err != nil || *scale <= 0 || *assumeRate <= 0 {
 			fatalf("bad flags: --org %q (%v), scale %v, assume-rate %v", *orgFlag, err, *scale, *assumeRate)
 		}
-		printOrg(shape, *seed, *scale, *assumeRate)
+		if *binary == "" {
+			fatalf("--binary is required: build the function first (scripts/bench.sh does)")
+		}
+		if *orgAccounts != "list" && *orgAccounts != "resource-directory" {
+			fatalf("bad flags: --org-accounts %q: want list or resource-directory", *orgAccounts)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		dir, err := os.MkdirTemp("", "vpnauthz-bench-")
+		if err != nil {
+			fatalf("%v", err)
+		}
+		defer os.RemoveAll(dir)
+		s := setup{binary: *binary, dir: dir, scale: *scale, faults: bench.Faults{
+			Quota: realQuota * *scale, Latency: time.Duration(float64(realLatency) / *scale), Burst: *burst,
+		}}
+		if err := s.runOrg(ctx, shape, *seed, *assumeRate, *orgAccounts == "list", *orgInProcess); err != nil {
+			fatalf("organisation %s: %v", shape, err)
+		}
 		return
 	}
 	if *binary == "" {
@@ -346,35 +367,127 @@ func (s *setup) print(rows []row, cold coldResult) {
 		ms(median(cold.scans)), ms(slices.Min(cold.scans)), ms(slices.Max(cold.scans)), len(cold.scans))
 }
 
-// printOrg prints what an organisation scenario holds and the bound a scan
-// of it must reach, at the time scale: the VPC quota and the AssumeRole
-// pacing both multiplied by scale. The scan itself is not run: the scanner
-// does not enter member accounts yet (scan.Request.Members), and the
-// emulated cloud's command takes one account's inventory.
-func printOrg(shape bench.OrgShape, seed uint64, scale, assumeRate float64) {
+// orgRun is what the organisation scenario measured.
+type orgRun struct {
+	bin   bench.BinaryScan
+	stats bench.EmulatorStats
+	ours  *bench.Result // the in-process scan, when run
+}
+
+// runOrg scans a generated organisation once with the built binary under the
+// emulated FC runtime (CPU, GC heap, calls counted by the emulated cloud) and
+// once in this process (allocations, heap), each against a fresh emulated
+// cloud in its own process, and prints the table.
+func (s *setup) runOrg(ctx context.Context, shape bench.OrgShape, seed uint64, assumeRate float64, list, inProcess bool) error {
 	org := bench.GenerateOrg(seed, shape)
-	quota, rate := realQuota*scale, assumeRate*scale
-	b := bench.ComputeOrgBound(org, quota, rate)
-	auths := 0
+	file := filepath.Join(s.dir, "org.json")
+	if err := bench.WriteOrg(file, org); err != nil {
+		return err
+	}
+	// The binary paces AssumeRole at its own rate, which the time scale
+	// does not change: the bound takes it as it is.
+	b := bench.ComputeOrgBound(org, s.faults.Quota, assumeRate)
+	expected, auths := 0, 0
+	now := time.Now()
 	for _, inv := range append([]*vpcemu.Inventory{org.Own}, slices.Collect(maps.Values(org.Members))...) {
+		expected += bench.Expect(inv, now).Findings
 		for _, conns := range inv.Regions {
 			for _, c := range conns {
 				auths += len(c.Authorizations)
 			}
 		}
 	}
-	s := setup{scale: scale}
-	fmt.Printf("\n### Organisation %s (time scale 1/%s): inventory and bound only\n\n", shape, trimFloat(scale))
-	fmt.Println("| accounts | regions | connections (authorizations) | (account, region) quotas busy at once | VPC calls (min) | AssumeRole calls | bound | slowest (account, region) | its AssumeRole wait |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	fmt.Printf("| %s | %d | %s (%s) | %s | %s | %s | %s | %s %s | %s |\n",
-		thousands(shape.Accounts), shape.Regions, thousands(shape.Total()), thousands(auths),
-		thousands(shape.Accounts*shape.Regions), thousands(b.Calls), thousands(len(org.Members)),
-		s.dur(b.Time), b.SlowestAccount, b.SlowestRegion, s.dur(b.Wait))
-	fmt.Printf("\nVPC quota %s calls/s per (account, region) (real: %s), AssumeRole paced at %s calls/s (real: %s). "+
-		"Bound: the slowest (account, region) at its quota plus the AssumeRole pacing before its account, members entered busiest first "+
-		"(no order does better); the own account needs no AssumeRole. Not measured: the scanner does not scan member accounts yet.\n",
-		trimFloat(quota), trimFloat(realQuota), trimFloat(rate), trimFloat(assumeRate))
+	members := org.MemberIDs()
+	env := map[string]string{"MEMBER_ROLE_NAME": org.RoleName, "MEMBER_ROLE_EXTERNAL_ID": org.ExternalID, "ACCOUNTS": "resource-directory"}
+	if list {
+		env["ACCOUNTS"] = strings.Join(append([]string{org.Own.AccountID}, members...), ",")
+	}
+	org = nil // its memory must not count against the in-process heap
+
+	var run orgRun
+	ext, err := bench.StartExternalOrg(ctx, s.binary, file, s.faults)
+	if err != nil {
+		return err
+	}
+	run.bin, err = bench.MeasureBinaryScan(ctx, s.binary, ext.Cloud, bench.BinaryOptions{
+		Rate: s.faults.Quota, Dir: s.dir, Targets: orgTargets(shape), Env: env,
+	})
+	stats, stopErr := ext.Stop()
+	if err != nil {
+		return fmt.Errorf("binary run: %w", err)
+	}
+	if stopErr != nil {
+		return stopErr
+	}
+	run.stats = stats
+	progress("organisation %s binary: %s, %d accounts, %d connections, %d VPC calls (%d throttled), %d AssumeRole, CPU %s (%s per call), GC heap %s",
+		shape, run.bin.Wall.Round(time.Millisecond), run.bin.Accounts, run.bin.Connections, stats.VPCCalls, stats.VPCThrottled,
+		stats.AssumeRole, run.bin.CPU, us(run.bin.CPUPerCall()), mib(run.bin.GCHeap))
+
+	if inProcess {
+		ext, err := bench.StartExternalOrg(ctx, s.binary, file, s.faults)
+		if err != nil {
+			return err
+		}
+		var ts []target.Target
+		for _, t := range orgTargets(shape) {
+			tt, err := target.Parse(t)
+			if err != nil {
+				ext.Close()
+				return err
+			}
+			ts = append(ts, tt)
+		}
+		res, err := bench.RunOurs(ctx, ext.Cloud, bench.OursOptions{Rate: s.faults.Quota, MeasureMemory: true, Org: &bench.OrgScan{
+			Targets: ts, Members: members, RoleName: env["MEMBER_ROLE_NAME"], ExternalID: env["MEMBER_ROLE_EXTERNAL_ID"],
+		}})
+		ext.Close()
+		if err != nil {
+			return fmt.Errorf("in-process run: %w", err)
+		}
+		run.ours = &res
+		progress("organisation %s in-process: %s, %d VPC calls (%d throttled), %d AssumeRole, heap %s, %.0f allocations per call",
+			shape, res.Wall.Round(time.Millisecond), res.VPCCalls, res.Throttled, res.AssumeRoleCalls, mib(res.PeakHeap),
+			float64(res.Allocs)/float64(max(res.VPCCalls, 1)))
+	}
+	s.printOrg(shape, b, run, auths, expected, assumeRate)
+	return nil
+}
+
+// orgTargets is the scheduled scan of every region of every account.
+func orgTargets(shape bench.OrgShape) []string {
+	return bench.GenerateOrgTargets(shape)
+}
+
+func (s *setup) printOrg(shape bench.OrgShape, b bench.OrgBound, run orgRun, auths, expected int, assumeRate float64) {
+	fmt.Printf("\n### Organisation %s (time scale 1/%s)\n\n", shape, trimFloat(s.scale))
+	fmt.Printf("Emulated cloud in a separate process: VPC quota %s calls/s per (account, region) and action in a bucket of %d (real: %s/s), latency %s (real: %s); "+
+		"the binary runs with VPC_API_RATE=%s and paces AssumeRole at its own %s calls/s, which the time scale does not change. "+
+		"Times measured; in brackets, ×%s.\n\n",
+		trimFloat(s.faults.Quota), s.faults.Burst, trimFloat(realQuota), s.faults.Latency, realLatency, trimFloat(s.faults.Quota), trimFloat(assumeRate), trimFloat(s.scale))
+	fmt.Println("| accounts scanned | connections read / total (authorizations) | findings delivered / expected | wall | bound | wall / bound | VPC calls / min | calls/min (real scale) | throttled | AssumeRole calls | CPU per VPC call | allocations per VPC call (in-process) | peak heap: binary at GC (in-process) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	bin := run.bin
+	allocs, heap := "—", "—"
+	if o := run.ours; o != nil {
+		allocs = fmt.Sprintf("%.0f", float64(o.Allocs)/float64(max(o.VPCCalls, 1)))
+		heap = mib(o.PeakHeap)
+	}
+	perMinute := float64(run.stats.VPCCalls) / (bin.Wall.Seconds() * s.scale) * 60
+	fmt.Printf("| %d / %d | %s / %s (%s) | %s / %s | %s | %s | %.2f× | %s / %s | %s | %d | %d | %s | %s | %s (%s) |\n",
+		bin.Accounts, shape.Accounts, thousands(bin.Connections), thousands(shape.Total()), thousands(auths),
+		thousands(bin.Findings), thousands(expected), s.dur(bin.Wall), s.dur(b.Time), bin.Wall.Seconds()/b.Time.Seconds(),
+		thousands(run.stats.VPCCalls), thousands(b.Calls), thousands(int(perMinute)), run.stats.VPCThrottled, run.stats.AssumeRole,
+		us(bin.CPUPerCall()), allocs, mib(bin.GCHeap), heap)
+	fmt.Printf("\nBound: the slowest (account, region), %s %s, at its quota plus the AssumeRole pacing before its account (%s), members entered busiest first; "+
+		"the own account needs no AssumeRole; in brackets the wait is scaled like the rest, though the binary's AssumeRole pacing is not. VPC calls and throttled: counted by the emulated VPC API (the binary reports %d calls, %d throttled); "+
+		"AssumeRole: counted by the emulated STS. CPU per VPC call: the binary's user + system time over the scan / its VPC calls. "+
+		"Allocations and heap in brackets: the same scan in the benchmark's process (run separately, on a fresh cloud).\n",
+		b.SlowestAccount, b.SlowestRegion, s.dur(b.Wait), bin.VPCCalls, bin.Throttled)
+	if o := run.ours; o != nil {
+		fmt.Printf("\nIn-process scan: %s, %s VPC calls (%d throttled), %d AssumeRole, %s findings delivered.\n",
+			s.dur(o.Wall), thousands(o.VPCCalls), o.Throttled, o.AssumeRoleCalls, thousands(o.Findings))
+	}
 }
 
 // dur shows a measured time and, in brackets, the same at the real scale.
