@@ -9,6 +9,9 @@
 # connections): one timer scan of the built binary entering every member
 # through STS, and the same scan in-process for allocations and heap,
 # against the bound.
+# --lifecycle 10000 runs the finding-lifecycle scenario instead: the same
+# single-account scan of the built binary without STATE_STORE, then with it
+# twice (first, steady), printing the overhead and the state calls per scan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -78,6 +78,29 @@ type EmulatorStats struct {
 	VPCErrors    int `json:"vpcErrors"`
 	AssumeRole   int `json:"assumeRole"`
 	TokensIssued int `json:"tokensIssued"`
+	// Tablestore: every request (the state table's creation at start
+	// included), the state's range reads and batched writes, and rows.
+	TablestoreCalls         int `json:"tablestoreCalls"`
+	TablestoreGetRange      int `json:"tablestoreGetRange"`
+	TablestoreBatchWriteRow int `json:"tablestoreBatchWriteRow"`
+	TablestoreRowsRead      int `json:"tablestoreRowsRead"`
+	TablestoreRowsWritten   int `json:"tablestoreRowsWritten"`
+}
+
+// Sub is the calls answered between an earlier snapshot o and s.
+func (s EmulatorStats) Sub(o EmulatorStats) EmulatorStats {
+	return EmulatorStats{
+		VPCCalls:                s.VPCCalls - o.VPCCalls,
+		VPCThrottled:            s.VPCThrottled - o.VPCThrottled,
+		VPCErrors:               s.VPCErrors - o.VPCErrors,
+		AssumeRole:              s.AssumeRole - o.AssumeRole,
+		TokensIssued:            s.TokensIssued - o.TokensIssued,
+		TablestoreCalls:         s.TablestoreCalls - o.TablestoreCalls,
+		TablestoreGetRange:      s.TablestoreGetRange - o.TablestoreGetRange,
+		TablestoreBatchWriteRow: s.TablestoreBatchWriteRow - o.TablestoreBatchWriteRow,
+		TablestoreRowsRead:      s.TablestoreRowsRead - o.TablestoreRowsRead,
+		TablestoreRowsWritten:   s.TablestoreRowsWritten - o.TablestoreRowsWritten,
+	}
 }
 
 // StartExternal runs binary's emulate command on the inventory in file with
@@ -92,6 +115,13 @@ func StartExternalOrg(ctx context.Context, binary, file string, f Faults) (*Exte
 	return startExternal(ctx, binary, []string{"emulate", "--org", file, "--stats"}, f)
 }
 
+// StartExternalStats runs binary's emulate command on the inventory in
+// file, counting the calls it answers: Snapshot gives them so far, Stop at
+// the end. Its Env holds STATE_STORE, the state table it created.
+func StartExternalStats(ctx context.Context, binary, file string, f Faults) (*External, error) {
+	return startExternal(ctx, binary, []string{"emulate", "--inventory", file, "--stats"}, f)
+}
+
 func startExternal(ctx context.Context, binary string, args []string, f Faults) (*External, error) {
 	if f.Latency > 0 {
 		args = append(args, "--latency", f.Latency.String())
@@ -104,7 +134,7 @@ func startExternal(ctx context.Context, binary string, args []string, f Faults) 
 	if err != nil {
 		return nil, err
 	}
-	e := &External{cmd: cmd, exited: make(chan error, 1), stderr: &tailBuffer{}, stats: make(chan EmulatorStats, 1)}
+	e := &External{cmd: cmd, exited: make(chan error, 1), stderr: &tailBuffer{}, stats: make(chan EmulatorStats, 16)}
 	cmd.Stderr = e.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the emulated cloud: %w", err)
@@ -117,7 +147,7 @@ func startExternal(ctx context.Context, binary string, args []string, f Faults) 
 			lines <- sc.Text()
 		}
 		close(lines)
-		// What follows is --stats' line, printed on stop.
+		// What follows are --stats' lines, printed on SIGUSR1 and on stop.
 		for sc.Scan() {
 			var s struct{ Stats *EmulatorStats }
 			if json.Unmarshal(sc.Bytes(), &s) == nil && s.Stats != nil {
@@ -180,10 +210,13 @@ func (e *External) Close() {
 	}
 }
 
-// Stop stops the emulated cloud and returns the calls it answered (started
-// with StartExternalOrg).
-func (e *External) Stop() (EmulatorStats, error) {
-	e.Close()
+// Snapshot asks the emulated cloud (started with StartExternalOrg or
+// StartExternalStats) for the calls it has answered so far, without
+// stopping it.
+func (e *External) Snapshot() (EmulatorStats, error) {
+	if err := e.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return EmulatorStats{}, fmt.Errorf("ask the emulated cloud for its counters: %w", err)
+	}
 	select {
 	case s, ok := <-e.stats:
 		if ok {
@@ -191,7 +224,30 @@ func (e *External) Stop() (EmulatorStats, error) {
 		}
 	case <-time.After(10 * time.Second):
 	}
-	return EmulatorStats{}, fmt.Errorf("the emulated cloud printed no counters on stopping: %s", e.stderr)
+	return EmulatorStats{}, fmt.Errorf("the emulated cloud printed no counters: %s", e.stderr)
+}
+
+// Stop stops the emulated cloud and returns the calls it answered (started
+// with StartExternalOrg or StartExternalStats).
+func (e *External) Stop() (EmulatorStats, error) {
+	e.Close()
+	// The last line is the one printed on stopping.
+	var last *EmulatorStats
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case s, ok := <-e.stats:
+			if ok {
+				last = &s
+				continue
+			}
+		case <-timeout:
+		}
+		if last == nil {
+			return EmulatorStats{}, fmt.Errorf("the emulated cloud printed no counters on stopping: %s", e.stderr)
+		}
+		return *last, nil
+	}
 }
 
 // WriteInventory writes inv as an inventory file the emulate command reads.

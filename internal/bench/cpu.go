@@ -26,7 +26,12 @@ type BinaryScan struct {
 	VPCCalls  int
 	Throttled int
 	Findings  int // delivered to Log Service
-	Complete  bool
+	// Changes are the lifecycle transitions, delivered as change logs with
+	// the findings; StateWarning is the summary's state_warning ("" when
+	// the state was read and written, or not configured).
+	Changes      int
+	StateWarning string
+	Complete     bool
 	// Connections were read; Accounts were scanned (an organisation scan).
 	Connections, Accounts int
 	// GCHeap is the largest heap a garbage collection of the scan started
@@ -153,10 +158,12 @@ func MeasureBinaryScan(ctx context.Context, binary string, cloud Cloud, opts Bin
 		Delivery struct{ Delivered bool }
 		Accounts *struct{ Scanned int }
 		Summary  struct {
-			Connections       int `json:"connections"`
-			APICalls          int `json:"api_calls"`
-			Throttled         int `json:"throttled"`
-			FindingsDelivered int `json:"findings_delivered"`
+			Connections       int    `json:"connections"`
+			APICalls          int    `json:"api_calls"`
+			Throttled         int    `json:"throttled"`
+			FindingsDelivered int    `json:"findings_delivered"`
+			Changes           int    `json:"changes"`
+			StateWarning      string `json:"state_warning"`
 		}
 	}
 	if err := json.Unmarshal(res.Response, &r); err != nil {
@@ -170,15 +177,17 @@ func MeasureBinaryScan(ctx context.Context, binary string, cloud Cloud, opts Bin
 		accounts = r.Accounts.Scanned
 	}
 	return BinaryScan{
-		Connections: r.Summary.Connections,
-		Accounts:    accounts,
-		Wall:        wall,
-		CPU:         after - before,
-		VPCCalls:    r.Summary.APICalls,
-		Throttled:   r.Summary.Throttled,
-		Findings:    r.Summary.FindingsDelivered,
-		Complete:    r.Complete,
-		GCHeap:      gc.peak(),
+		Connections:  r.Summary.Connections,
+		Accounts:     accounts,
+		Wall:         wall,
+		CPU:          after - before,
+		VPCCalls:     r.Summary.APICalls,
+		Throttled:    r.Summary.Throttled,
+		Findings:     r.Summary.FindingsDelivered,
+		Changes:      r.Summary.Changes,
+		StateWarning: r.Summary.StateWarning,
+		Complete:     r.Complete,
+		GCHeap:       gc.peak(),
 	}, nil
 }
 

@@ -9,13 +9,18 @@ import (
 	"maps"
 	"math"
 	"net"
+	"os"
+	"os/signal"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"vpnauthz/internal/emulator"
+	"vpnauthz/internal/emulator/otsemu"
 	"vpnauthz/internal/emulator/vpcemu"
 	"vpnauthz/internal/endpoint"
 )
@@ -89,7 +94,12 @@ MEMBER_ROLE_EXTERNAL_ID.
 
 --stats prints, when the cloud stops, one more JSON line on standard output:
 {"stats": {"vpcCalls", "vpcThrottled", "vpcErrors", "assumeRole",
-"tokensIssued"}}, the calls the emulated services answered.
+"tokensIssued", "tablestoreCalls", "tablestoreGetRange",
+"tablestoreBatchWriteRow", "tablestoreRowsRead", "tablestoreRowsWritten"}},
+the calls the emulated services answered since the cloud started (Tablestore's
+include the state table's creation). With --stats, SIGUSR1 prints the same
+line at once, without stopping, so that a benchmark can count the calls of
+each scan.
 
 --latency and --quota make the VPC API behave like the real one under load,
 for benchmarks: every call waits --latency before it is answered, and each
@@ -160,14 +170,30 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			env["MEMBER_ROLE_NAME"] = c.Organization.RoleName
 		}
 	}
+	// printed serialises the lines on stdout: --stats' answers to SIGUSR1
+	// come from another goroutine.
+	var printed sync.Mutex
+	ready := make(chan struct{})
 	if *stats {
-		defer printStats(stdout, c)
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		defer func() {
+			printed.Lock()
+			defer printed.Unlock()
+			printStats(stdout, c)
+		}()
+		// Answered once the endpoints are out: the first line is theirs.
+		defer startStatsOnSignal(ready, usr1, &printed, stdout, c)()
 	}
 	if format == envFormatEnv {
 		env["SCAN_TARGETS"] = coveringTargets(inv)
+		printed.Lock()
 		for _, k := range slices.Sorted(maps.Keys(env)) {
 			fmt.Fprintf(stdout, "export %s=%s\n", k, shellQuote(env[k]))
 		}
+		printed.Unlock()
+		close(ready)
 		fmt.Fprintln(stderr, "vpnauthz emulate: serving until interrupted")
 		<-ctx.Done()
 		fmt.Fprintln(stderr, "vpnauthz emulate: stopping")
@@ -189,7 +215,10 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "vpnauthz emulate: %v\n", err)
 		return exitError
 	}
+	printed.Lock()
 	fmt.Fprintf(stdout, "%s\n", line)
+	printed.Unlock()
+	close(ready)
 	fmt.Fprintln(stderr, "vpnauthz emulate: serving until interrupted")
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "vpnauthz emulate: stopping")
@@ -203,6 +232,12 @@ type EmulateStats struct {
 	VPCErrors    int `json:"vpcErrors"`
 	AssumeRole   int `json:"assumeRole"`
 	TokensIssued int `json:"tokensIssued"`
+	// Tablestore: every request, and the two the scan's state uses.
+	TablestoreCalls         int `json:"tablestoreCalls"`
+	TablestoreGetRange      int `json:"tablestoreGetRange"`
+	TablestoreBatchWriteRow int `json:"tablestoreBatchWriteRow"`
+	TablestoreRowsRead      int `json:"tablestoreRowsRead"`
+	TablestoreRowsWritten   int `json:"tablestoreRowsWritten"`
 }
 
 func printStats(w io.Writer, c *emulator.Cloud) {
@@ -214,8 +249,41 @@ func printStats(w io.Writer, c *emulator.Cloud) {
 	}
 	st := c.STS.Stats()
 	s.AssumeRole, s.TokensIssued = st.AssumeRole, st.Issued
+	ots := c.OTS.Stats()
+	s.TablestoreCalls = ots.Requests
+	s.TablestoreGetRange = ots.Calls[otsemu.OpGetRange]
+	s.TablestoreBatchWriteRow = ots.Calls[otsemu.OpBatchWriteRow]
+	s.TablestoreRowsRead, s.TablestoreRowsWritten = ots.RowsRead, ots.RowsWritten
 	line, _ := json.Marshal(map[string]EmulateStats{"stats": s})
 	fmt.Fprintf(w, "%s\n", line)
+}
+
+// startStatsOnSignal prints the counters on every signal from usr1 once
+// ready is closed; the function it returns stops it and waits for it.
+func startStatsOnSignal(ready <-chan struct{}, usr1 <-chan os.Signal, printed *sync.Mutex, w io.Writer, c *emulator.Cloud) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ready:
+		case <-stop:
+			return
+		}
+		for {
+			select {
+			case <-usr1:
+				printed.Lock()
+				printStats(w, c)
+				printed.Unlock()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
 }
 
 // checkFaultFlags refuses values the emulator would otherwise take silently:
