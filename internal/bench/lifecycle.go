@@ -81,6 +81,7 @@ func MeasureLifecycle(ctx context.Context, binary, file string, f Faults, opts B
 		return l, errors.New("the emulated cloud printed no STATE_STORE")
 	}
 	o.Env = env(true)
+	o.Env["STATE_STORE"] = ext.Env["STATE_STORE"]
 	for i, scan := range []*LifecycleScan{&l.First, &l.Steady} {
 		before, err := ext.Snapshot()
 		if err != nil {

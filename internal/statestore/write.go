@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
 
@@ -43,21 +44,58 @@ func (s *Store) Write(ctx context.Context, writes []lifecycle.Write) ([]error, e
 		seen[k] = true
 		todo = append(todo, i)
 	}
+	// Chunks go out a few at a time: a scan's writes come at the end of its
+	// (account, region), and one chunk after another would add their round
+	// trips to the scan's wall time. Chunks hold disjoint rows, so each
+	// fills its own entries of errs.
+	var chunks [][]int
+	for start := 0; start < len(todo); start += MaxBatchRows {
+		chunks = append(chunks, todo[start:min(start+MaxBatchRows, len(todo))])
+	}
+	type outcome struct {
+		wrote bool
+		err   error
+	}
+	outcomes := make([]outcome, len(chunks))
+	var (
+		wg      sync.WaitGroup
+		stopMu  sync.Mutex
+		stopErr error // a final answer or the end of ctx: later chunks are not sent
+	)
+	sem := make(chan struct{}, chunksInFlight)
+	for c, chunk := range chunks {
+		sem <- struct{}{}
+		stopMu.Lock()
+		stop := stopErr
+		stopMu.Unlock()
+		if stop != nil {
+			<-sem
+			for _, i := range chunk {
+				errs[i] = stop
+			}
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			wrote, err := s.writeChunk(ctx, writes, chunk, errs, writeID)
+			outcomes[c] = outcome{wrote, err}
+			if err != nil && (ctx.Err() != nil || cloudapi.Classify(err) == cloudapi.Final) {
+				// The same cause would refuse every later chunk.
+				stopMu.Lock()
+				if stopErr == nil {
+					stopErr = err
+				}
+				stopMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
 	var callErrs []error
 	written := false
-	for start := 0; start < len(todo); start += MaxBatchRows {
-		chunk := todo[start:min(start+MaxBatchRows, len(todo))]
-		wrote, err := s.writeChunk(ctx, writes, chunk, errs, writeID)
-		written = written || wrote
-		if err != nil {
-			callErrs = append(callErrs, err)
-			if ctx.Err() != nil || cloudapi.Classify(err) == cloudapi.Final {
-				// The same cause would refuse every later chunk.
-				for _, i := range todo[start+len(chunk):] {
-					errs[i] = err
-				}
-				break
-			}
+	for _, o := range outcomes {
+		written = written || o.wrote
+		if o.err != nil {
+			callErrs = append(callErrs, o.err)
 		}
 	}
 	if written || len(callErrs) == 0 {
@@ -65,6 +103,9 @@ func (s *Store) Write(ctx context.Context, writes []lifecycle.Write) ([]error, e
 	}
 	return errs, errors.Join(callErrs...)
 }
+
+// chunksInFlight bounds the BatchWriteRow requests of one Write in flight.
+const chunksInFlight = 4
 
 // writeChunk writes rows writes[i] for i in idx with one BatchWriteRow, again
 // for the rows that failed retryably: each attempt of the retry loop sends
