@@ -3,9 +3,12 @@ package vpcapi
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 )
@@ -24,9 +26,11 @@ import (
 // version v3, ACS3-HMAC-SHA256), from what the SDK's client resolved once
 // (endpoint, protocol, user agent, credential), without the SDK's per-call
 // glue: its runtime maps, a new http.Transport and a log record per call, a
-// nonce from runtime.Stack. The signature is the SDK's own algorithm, its
-// hashing and HMAC done by openapiutil (TestSignatureIsTheSDKs compares the
-// Authorization header with openapiutil.GetAuthorization's).
+// nonce from runtime.Stack. The signature is the SDK's own algorithm
+// (openapiutil.GetAuthorization), computed without its maps and string
+// concatenations; TestRequestIsTheSDKs compares the request with the one
+// the SDK's CallApi sends and the Authorization header with
+// openapiutil.GetAuthorization's.
 //
 // Read-only after newSigner: shared by every call of a Source.
 type signer struct {
@@ -37,6 +41,14 @@ type signer struct {
 	secret    string
 	token     string // STS security token; "" for a long-term key
 	provider  string // x-acs-credentials-provider, as the SDK sends it
+
+	macs *sync.Pool // of HMAC-SHA256 keyed with secret
+}
+
+func (s *signer) init() *signer {
+	secret := []byte(s.secret)
+	s.macs = &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }}
+	return s
 }
 
 const (
@@ -113,11 +125,11 @@ func (q *rpcQuery) encode(wire, canon []byte) ([]byte, []byte) {
 
 // scratch is a call's working memory for building and signing a request.
 type scratch struct {
-	wire, canon, creq, buf []byte
+	wire, canon, creq, buf, sts []byte
 }
 
 var scratches = sync.Pool{New: func() any {
-	return &scratch{wire: make([]byte, 0, 128), canon: make([]byte, 0, 128), creq: make([]byte, 0, 1024), buf: make([]byte, 0, 256)}
+	return &scratch{wire: make([]byte, 0, 128), canon: make([]byte, 0, 128), creq: make([]byte, 0, 1024), buf: make([]byte, 0, 256), sts: make([]byte, 0, 96)}
 }}
 
 // header is one signed header, in the canonical order.
@@ -184,11 +196,20 @@ func (s *signer) newRequest(ctx context.Context, action string, q *rpcQuery) (*h
 	cr = append(cr, emptyPayloadHash...)
 	sc.creq = cr
 
-	alg := dara.String(signatureAlgorithm)
-	sts := make([]byte, 0, len(signatureAlgorithm)+1+64)
-	sts = append(sts, signatureAlgorithm+"\n"...)
-	sts = hex.AppendEncode(sts, openapiutil.Hash(cr, alg))
-	sig := openapiutil.SignatureMethod(s.secret, string(sts), signatureAlgorithm)
+	// openapiutil.Hash and SignatureMethod for ACS3-HMAC-SHA256, without
+	// their allocations: SHA-256 of the canonical request, then HMAC-SHA256
+	// of the string to sign with the secret, from a keyed MAC kept per
+	// signer.
+	crHash := sha256.Sum256(cr)
+	sts := append(sc.sts[:0], signatureAlgorithm+"\n"...)
+	sts = hex.AppendEncode(sts, crHash[:])
+	sc.sts = sts
+	mac := s.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(sts)
+	var sum [sha256.Size]byte
+	sig := mac.Sum(sum[:0])
+	s.macs.Put(mac)
 
 	auth := make([]byte, 0, 64+len(s.akID)+len(names)+64)
 	auth = append(auth, signatureAlgorithm+" Credential="...)
@@ -205,16 +226,20 @@ func (s *signer) newRequest(ctx context.Context, action string, q *rpcQuery) (*h
 	}
 	req.URL = u
 	req.Host = s.host
-	// The SDK's header names, lower-case as it writes them.
-	h := make(http.Header, 12)
-	for _, sh := range signed[:n] {
-		if sh.name != "host" {
-			h[sh.name] = []string{sh.value}
-		}
+	// The SDK's header names, lower-case as it writes them; the values in
+	// one array.
+	vals := make([]string, 0, len(signed)+3)
+	h := make(http.Header, len(signed)+3)
+	set := func(name, value string) {
+		vals = append(vals, value)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	h["User-Agent"] = []string{s.userAgent}
-	h["accept"] = []string{"application/json"}
-	h["Authorization"] = []string{string(auth)}
+	for _, sh := range signed[1:n] { // host is req.Host
+		set(sh.name, sh.value)
+	}
+	set("User-Agent", s.userAgent)
+	set("accept", "application/json")
+	set("Authorization", string(auth))
 	req.Header = h
 	return req, nil
 }

@@ -131,7 +131,7 @@ func newSigner(creds scan.Credentials, region string, ep endpoint.Endpoint, time
 	if s.host == "" {
 		return nil, cloudapi.Localf("VPC client for %s: no endpoint", region)
 	}
-	return s, nil
+	return s.init(), nil
 }
 
 func newHTTPClient(timeout time.Duration) *http.Client {
