@@ -64,7 +64,7 @@ func NewSourceFactory(opts Options) scan.SourceFactory {
 		if err != nil {
 			return nil, err
 		}
-		return &source{region: region, sig: sig, http: hc}, nil
+		return &source{region: region, sig: sig, http: hc, timeout: opts.CallTimeout}, nil
 	}
 }
 
@@ -149,15 +149,19 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 		}
 		return proxy(req)
 	}
-	// Timeout backs up the per-call context, which the scanner always sets.
-	return &http.Client{Transport: tr, Timeout: timeout}
+	// No Timeout: a call without a deadline of its own is given one (do),
+	// and the scanner always sets one; a client Timeout would cost a timer
+	// and a cancellation goroutine's worth of allocations per call.
+	return &http.Client{Transport: tr}
 }
 
 // source is the Source of one region for one set of credentials.
 type source struct {
 	region string
 	sig    *signer // configured once
-	http   *http.Client
+	// timeout bounds a call whose context has no deadline.
+	timeout time.Duration
+	http    *http.Client
 }
 
 // The two actions, as the VPC SDK's DescribeVpnConnectionsWithOptions and
@@ -173,6 +177,11 @@ const (
 // error answer becomes the SDK's error for it; what failed is told apart
 // by mapError.
 func (s *source) do(ctx context.Context, action string, q *rpcQuery, what string) (*call, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	cl := &call{ctx: ctx, http: s.http}
 	req, err := s.sig.newRequest(ctx, action, q)
 	if err != nil {
