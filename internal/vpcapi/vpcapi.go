@@ -1,6 +1,11 @@
-// Package vpcapi is the scanner's Source on top of the VPC OpenAPI SDK: one
-// SDK call per method, no SDK retries (the scanner paces and retries), SDK
-// errors turned into cloudapi errors the retry loop classifies by type.
+// Package vpcapi is the scanner's Source on top of the VPC OpenAPI SDK: the
+// SDK's client configures each Source (endpoint, credential, checks); each
+// call is the request the SDK's CallApi sends (signature v3,
+// ACS3-HMAC-SHA256, TestRequestIsTheSDKs), built and signed here and sent on
+// a pooled HTTP client with the call's context; answers are decoded into the
+// SDK's response models and error answers into the SDK's errors; no SDK
+// retries (the scanner paces and retries); errors turned into cloudapi
+// errors the retry loop classifies by type.
 package vpcapi
 
 import (
