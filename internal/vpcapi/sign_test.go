@@ -99,11 +99,11 @@ func TestRequestIsTheSDKs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ours, err := s.newRequest(t.Context(), describeAuthorizations, &tc.q)
+			ours, err := s.newRequest(t.Context(), describeAuthorizations.Action, &tc.q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sdk := sdkRequest(t, tc.creds, tc.q.region, ep, describeAuthorizations, &tc.q)
+			sdk := sdkRequest(t, tc.creds, tc.q.region, ep, describeAuthorizations.Action, &tc.q)
 
 			if ours.Method != sdk.Method || ours.URL.String() != sdk.URL.String() || ours.Host != sdk.Host || ours.Body != nil {
 				t.Errorf("request %s %s (host %s), the SDK's %s %s (host %s)", ours.Method, ours.URL, ours.Host, sdk.Method, sdk.URL, sdk.Host)

@@ -173,22 +173,26 @@ type source struct {
 // DescribeVpnCrossAccountAuthorizationsWithOptions call them (RPC style,
 // POST, query parameters, no body); the answer is decoded once, with
 // encoding/json, straight into the SDK's response model.
-const (
-	describeConnections    = "DescribeVpnConnections"
-	describeAuthorizations = "DescribeVpnCrossAccountAuthorizations"
+var (
+	describeConnections    = operation{Action: "DescribeVpnConnections"}
+	describeAuthorizations = operation{Action: "DescribeVpnCrossAccountAuthorizations"}
 )
+
+// operation names the API a call makes (the RAM policy's tests find the
+// calls by it).
+type operation struct{ Action string }
 
 // do makes one call and returns the body of its answer, read whole. An
 // error answer becomes the SDK's error for it; what failed is told apart
 // by mapError.
-func (s *source) do(ctx context.Context, action string, q *rpcQuery, what string) (*call, error) {
+func (s *source) do(ctx context.Context, op operation, q *rpcQuery, what string) (*call, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 	}
 	cl := &call{ctx: ctx, http: s.http}
-	req, err := s.sig.newRequest(ctx, action, q)
+	req, err := s.sig.newRequest(ctx, op.Action, q)
 	if err != nil {
 		return nil, cl.mapError(what, err)
 	}
