@@ -2,7 +2,9 @@ package vpcapi
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	vpc "github.com/alibabacloud-go/vpc-20160428/v6/client"
 
+	"vpnauthz/internal/cloudapi"
 	"vpnauthz/internal/endpoint"
 	"vpnauthz/internal/scan"
 )
@@ -166,5 +169,65 @@ func TestNoncesUnique(t *testing.T) {
 			t.Fatalf("nonce %q repeated or not 32 digits", n)
 		}
 		seen[n] = true
+	}
+}
+
+// TestErrorAnswers: error answers the emulated VPC does not give, read as
+// the SDK reads them: an XML error (Log Service style content type), a
+// 503 that is not JSON (a proxy's page: retried, without a code), a 4xx
+// that is not JSON (a decode error, final), an empty 404.
+func TestErrorAnswers(t *testing.T) {
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		check                   func(t *testing.T, err error)
+	}{
+		{"xml", "text/xml;charset=utf-8", `<?xml version="1.0"?><Error><Code>Throttling.User</Code><Message>Slow down.</Message><RequestId>R9</RequestId></Error>`, 400,
+			func(t *testing.T, err error) {
+				var ae *cloudapi.APIError
+				if !errors.As(err, &ae) || ae.Code != "Throttling.User" || ae.HTTPStatus != 400 || ae.RequestID != "R9" || ae.Message != "Slow down." {
+					t.Errorf("error %v (%+v), want the XML answer's code, message and request id", err, ae)
+				}
+			}},
+		{"html 503", "text/html", "<html>busy</html>", 503,
+			func(t *testing.T, err error) {
+				var ae *cloudapi.APIError
+				if !errors.As(err, &ae) || ae.Code != "" || ae.HTTPStatus != 503 {
+					t.Errorf("error %v, want an APIError of status 503 without a code", err)
+				}
+			}},
+		{"html 400", "text/html", "<html>bad</html>", 400,
+			func(t *testing.T, err error) {
+				var de *cloudapi.DecodeError
+				if !errors.As(err, &de) || de.HTTPStatus != 400 {
+					t.Errorf("error %v, want a DecodeError of status 400", err)
+				}
+			}},
+		{"empty 404", "application/json", "", 404,
+			func(t *testing.T, err error) {
+				var ae *cloudapi.APIError
+				if !errors.As(err, &ae) || ae.HTTPStatus != 404 {
+					t.Errorf("error %v, want an APIError of status 404", err)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(ts.Close)
+			src, err := NewSourceFactory(Options{Endpoint: endpoint.MustParseRegional(ts.URL)})(scan.Credentials{AccessKeyID: "k", AccessKeySecret: "s"}, "cn-hangzhou")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.ListAuthorizations(t.Context(), "cn-hangzhou", "vco-1", 1, 50)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			tt.check(t, err)
+		})
 	}
 }
