@@ -59,6 +59,8 @@ const dateLayout = "2006-01-02"
 // left for the caller to fill.
 func (p *Policy) Evaluate(c Connection, now time.Time) []finding.Finding {
 	now = now.UTC()
+	// Formatted once: every finding of the connection shares it.
+	observed := now.Format(time.RFC3339)
 	enabled := p.enabled()
 	if len(c.Authorizations) == 0 {
 		out := make([]finding.Finding, 0, len(enabled))
@@ -73,7 +75,7 @@ func (p *Policy) Evaluate(c Connection, now time.Time) []finding.Finding {
 				Region:          c.Region,
 				OwnerAccountID:  c.AccountID,
 				VpnConnectionID: c.ID,
-				ObservedAt:      now.Format(time.RFC3339),
+				ObservedAt:      observed,
 			})
 		}
 		return out
@@ -83,7 +85,7 @@ func (p *Policy) Evaluate(c Connection, now time.Time) []finding.Finding {
 	for _, a := range c.Authorizations {
 		g := newGrant(c, a, now)
 		for _, r := range enabled {
-			out = append(out, p.judge(r, g, now))
+			out = append(out, p.judge(r, &g, now, observed))
 		}
 	}
 	return out
@@ -95,6 +97,9 @@ type grant struct {
 	bindUID, product, instance string
 	created                    time.Time // zero when unknown
 	ageDays                    int
+	// created and ageDays as findings show them ("" when unknown),
+	// formatted once for every rule's finding.
+	createdText, ageDaysText string
 }
 
 func newGrant(c Connection, a Authorization, now time.Time) grant {
@@ -123,6 +128,8 @@ func newGrant(c Connection, a Authorization, now time.Time) grant {
 	if !g.created.IsZero() {
 		// A creation time ahead of this clock is clock skew, not a negative age.
 		g.ageDays = max(0, int(now.Sub(g.created)/(24*time.Hour)))
+		g.createdText = g.created.Format(time.RFC3339)
+		g.ageDaysText = strconv.Itoa(g.ageDays)
 	}
 	return g
 }
@@ -139,7 +146,8 @@ func (g grant) String() string {
 	return fmt.Sprintf("Account %s may attach %s to %s through %s", g.bindUID, g.connection, instance, product)
 }
 
-func (p *Policy) judge(r Rule, g grant, now time.Time) finding.Finding {
+func (p *Policy) judge(r Rule, gp *grant, now time.Time, observed string) finding.Finding {
+	g := *gp
 	f := finding.Finding{
 		FindingUID:      finding.UID(r.ID, g.owner, g.region, g.connection, g.bindUID, g.instance),
 		RuleID:          r.ID,
@@ -151,11 +159,11 @@ func (p *Policy) judge(r Rule, g grant, now time.Time) finding.Finding {
 		BindUID:         g.bindUID,
 		BindProduct:     g.product,
 		BindInstance:    g.instance,
-		ObservedAt:      now.Format(time.RFC3339),
+		ObservedAt:      observed,
 	}
 	if !g.created.IsZero() {
-		f.AuthorizationCreatedAt = g.created.Format(time.RFC3339)
-		f.AuthorizationAgeDays = strconv.Itoa(g.ageDays)
+		f.AuthorizationCreatedAt = g.createdText
+		f.AuthorizationAgeDays = g.ageDaysText
 	}
 
 	fail, detail := r.Check(p, g)

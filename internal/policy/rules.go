@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"vpnauthz/internal/finding"
 )
@@ -86,7 +85,7 @@ var rules = []Rule{
 			if g.created.IsZero() {
 				return true, fmt.Sprintf("%s; the authorization has no creation time, so its age is unknown and not shown to be within %d days", g, maxDays)
 			}
-			created := g.created.Format(time.RFC3339)
+			created := g.createdText
 			if g.ageDays > maxDays {
 				return true, fmt.Sprintf("%s; the authorization was created %s, %d days ago, more than the %d days allowed", g, created, g.ageDays, maxDays)
 			}

@@ -104,7 +104,9 @@ type SourceFactory func(creds Credentials, region string) (Source, error)
 
 // Sink receives the findings of one scan as they are made, the lifecycle
 // transitions they caused, then the summary. Write and WriteChange are
-// called from one goroutine at a time.
+// called from one goroutine at a time; what they are handed is theirs
+// until they return (the scanner reuses it), so a Sink copies what it
+// keeps.
 type Sink interface {
 	Write(ctx context.Context, f *finding.Finding) error
 	// WriteChange takes one lifecycle transition (topic vpnauthz-change).

@@ -299,13 +299,19 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 		defer close(done)
 		writeFailed, changeFailed := false, false
 		out, changes := r.out, r.changes
+		// One variable each, reused: what the sink is handed by pointer
+		// would otherwise be a heap copy per finding. Sinks copy what they
+		// keep (Sink).
+		var f finding.Finding
+		var c lifecycle.Change
 		for out != nil || changes != nil {
 			select {
-			case f, ok := <-out:
+			case next, ok := <-out:
 				if !ok {
 					out = nil
 					continue
 				}
+				f = next
 				f.ScanID, f.Trigger = req.ScanID, req.Trigger
 				counts.Add(&f)
 				if sink != nil {
@@ -317,11 +323,12 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 				if req.CollectFindings {
 					collected = append(collected, f)
 				}
-			case c, ok := <-changes:
+			case next, ok := <-changes:
 				if !ok {
 					changes = nil
 					continue
 				}
+				c = next
 				counts.Changes++
 				if sink != nil {
 					if err := sink.WriteChange(deliverCtx, &c); err != nil && !changeFailed {

@@ -17,12 +17,10 @@ import (
 // few kilobytes.
 const maxBody = 4 << 20
 
-// call is the SDK's HTTP client for one call (dara.HttpClient): it gives
-// the request the call's context, so a cancelled scan or an expired call
-// closes the connection instead of leaving a goroutine waiting on the SDK,
-// and it notes what happened on the wire, so that errors are told apart by
-// what they are and not by the SDK's message text. One call, one goroutine:
-// no locking.
+// call is one call on the wire: it carries the call's context, so a
+// cancelled scan or an expired call closes the connection, and it notes
+// what happened on the wire, so that errors are told apart by what they
+// are and not by message text. One call, one goroutine: no locking.
 type call struct {
 	ctx  context.Context
 	http *http.Client
@@ -32,31 +30,24 @@ type call struct {
 	body         *bytes.Buffer
 }
 
-// Call implements the SDK's HttpClient; the SDK's transport is not used.
-func (c *call) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
-	resp, err := c.http.Do(req.WithContext(c.ctx))
+// send sends req and reads the answer whole into c.body; an error answer
+// (HTTP 400–599) is returned as the SDK's error for it.
+func (c *call) send(req *http.Request) error {
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.transportErr = err
-		return nil, err
+		return err
 	}
 	c.status = resp.StatusCode
-	resp.Body = &watchedBody{ReadCloser: resp.Body, c: c}
-	return resp, nil
-}
-
-// watchedBody notes a failure to read the answer, by the SDK (an error
-// answer) or by read.
-type watchedBody struct {
-	io.ReadCloser
-	c *call
-}
-
-func (b *watchedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		b.c.transportErr = err
+	err = c.read(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
 	}
-	return n, err
+	if c.status >= 400 && c.status < 600 {
+		return errorAnswer(c.status, resp.Header.Get("Content-Type"), c.body.Bytes())
+	}
+	return nil
 }
 
 // buffers hold answers while they are decoded: a scan reads thousands of
@@ -68,7 +59,9 @@ func (c *call) read(r io.Reader) error {
 	c.body = buffers.Get().(*bytes.Buffer)
 	c.body.Reset()
 	n, err := c.body.ReadFrom(io.LimitReader(r, maxBody+1))
-	if err == nil && n > maxBody {
+	if err != nil {
+		c.transportErr = err
+	} else if n > maxBody {
 		err = errors.New("the answer is larger than 4 MiB")
 	}
 	return err

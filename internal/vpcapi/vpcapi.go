@@ -1,6 +1,11 @@
-// Package vpcapi is the scanner's Source on top of the VPC OpenAPI SDK: one
-// SDK call per method, no SDK retries (the scanner paces and retries), SDK
-// errors turned into cloudapi errors the retry loop classifies by type.
+// Package vpcapi is the scanner's Source on top of the VPC OpenAPI SDK: the
+// SDK's client configures each Source (endpoint, credential, checks); each
+// call is the request the SDK's CallApi sends (signature v3,
+// ACS3-HMAC-SHA256, TestRequestIsTheSDKs), built and signed here and sent on
+// a pooled HTTP client with the call's context; answers are decoded into the
+// SDK's response models and error answers into the SDK's errors; no SDK
+// retries (the scanner paces and retries); errors turned into cloudapi
+// errors the retry loop classifies by type.
 package vpcapi
 
 import (
@@ -8,10 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -62,18 +65,19 @@ func NewSourceFactory(opts Options) scan.SourceFactory {
 		if err != nil {
 			return nil, cloudapi.Localf("VPC endpoint for %s: %w", region, err)
 		}
-		sdk, err := newSDKClient(creds, region, ep, int(opts.CallTimeout/time.Millisecond))
+		sig, err := newSigner(creds, region, ep, int(opts.CallTimeout/time.Millisecond))
 		if err != nil {
 			return nil, err
 		}
-		return &source{region: region, sdk: sdk, http: hc}, nil
+		return &source{region: region, sig: sig, http: hc, timeout: opts.CallTimeout}, nil
 	}
 }
 
-// newSDKClient configures the SDK's client of one region and one set of
+// newSigner configures the SDK's client of one region and one set of
 // credentials, so that a configuration the SDK refuses is reported before
-// any call. Its HttpClient is set per call.
-func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, timeoutMs int) (callAPI, error) {
+// any call, and keeps what its calls would use: the endpoint its Init
+// resolved, the protocol, the user agent and the credential.
+func newSigner(creds scan.Credentials, region string, ep endpoint.Endpoint, timeoutMs int) (*signer, error) {
 	cfg := &openapiutil.Config{
 		AccessKeyId:     dara.String(creds.AccessKeyID),
 		AccessKeySecret: dara.String(creds.AccessKeySecret),
@@ -81,8 +85,6 @@ func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, t
 		Protocol:        dara.String("https"),
 		ReadTimeout:     dara.Int(timeoutMs),
 		ConnectTimeout:  dara.Int(timeoutMs),
-		// RetryOptions stays nil: the SDK's retries sleep seconds where they
-		// mean milliseconds, and the scanner paces and retries every attempt.
 	}
 	if creds.SecurityToken != "" {
 		cfg.SecurityToken = dara.String(creds.SecurityToken)
@@ -93,32 +95,49 @@ func newSDKClient(creds scan.Credentials, region string, ep endpoint.Endpoint, t
 		cfg.Protocol = dara.String(ep.Scheme)
 	}
 	// The VPC client's Init resolves the regional endpoint and checks the
-	// configuration; what it builds is the generic client underneath, which
-	// is all a call needs.
+	// configuration. Only strings are kept of it: a type that reaches an
+	// interface drags its fields' types along, and since the SDK's JSON
+	// decoding looks methods up by name at run time, the linker then keeps
+	// every method of theirs (for *vpc.Client, thousands: the binary more
+	// than doubles).
 	c, err := vpc.NewClient(cfg)
 	if err != nil {
 		return nil, cloudapi.Localf("VPC client for %s: %w", region, err)
 	}
-	// Held by a closure, not by a field: a type that reaches an interface
-	// drags its fields' types along, and since the SDK's JSON decoding looks
-	// methods up by name at run time, the linker then keeps every method of
-	// theirs (for *vpc.Client, thousands: the binary more than doubles; for
-	// the generic client, its streaming and WebSocket calls).
-	sdk := c.Client
-	return func(hc dara.HttpClient, params *openapiutil.Params, query map[string]*string) (map[string]any, error) {
-		// A copy per call: the SDK's calls take no context, so the call's
-		// HTTP client carries it, and the SDK keeps per-call state in its
-		// client's fields. A copy is a few hundred bytes where building a
-		// client anew costs a credential, an endpoint resolution and a
-		// configuration check.
-		call := sdk
-		call.HttpClient = hc
-		return call.CallApi(params, &openapiutil.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
-	}, nil
+	sdk := &c.Client
+	if sdk.Credential == nil {
+		return nil, cloudapi.Localf("VPC client for %s: no credential", region)
+	}
+	cm, err := sdk.Credential.GetCredential()
+	if err != nil {
+		return nil, cloudapi.Localf("VPC client for %s: credential: %w", region, err)
+	}
+	if t := dara.StringValue(cm.Type); t == "bearer" || t == "id_token" {
+		return nil, cloudapi.Localf("VPC client for %s: credential type %s is not supported", region, t)
+	}
+	if alg := dara.StringValue(sdk.SignatureAlgorithm); alg != "" && alg != signatureAlgorithm {
+		return nil, cloudapi.Localf("VPC client for %s: signature algorithm %s is not supported", region, alg)
+	}
+	// DoRequest: the client's protocol, else the action's (HTTPS);
+	// dara.DoRequest lower-cases it.
+	scheme := strings.ToLower(dara.StringValue(sdk.Protocol))
+	if scheme == "" {
+		scheme = "https"
+	}
+	s := &signer{
+		scheme:    scheme,
+		host:      dara.StringValue(sdk.Endpoint),
+		userAgent: dara.StringValue(openapiutil.GetUserAgent(sdk.UserAgent)),
+		akID:      dara.StringValue(cm.AccessKeyId),
+		secret:    dara.StringValue(cm.AccessKeySecret),
+		token:     dara.StringValue(cm.SecurityToken),
+		provider:  dara.StringValue(cm.ProviderName),
+	}
+	if s.host == "" {
+		return nil, cloudapi.Localf("VPC client for %s: no endpoint", region)
+	}
+	return s.init(), nil
 }
-
-// callAPI makes one call with the SDK's client of a Source, through hc.
-type callAPI func(hc dara.HttpClient, params *openapiutil.Params, query map[string]*string) (map[string]any, error)
 
 func newHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -135,71 +154,50 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 		}
 		return proxy(req)
 	}
-	// Timeout backs up the per-call context, which the scanner always sets.
-	return &http.Client{Transport: tr, Timeout: timeout}
+	// No Timeout: a call without a deadline of its own is given one (do),
+	// and the scanner always sets one; a client Timeout would cost a timer
+	// and a cancellation goroutine's worth of allocations per call.
+	return &http.Client{Transport: tr}
 }
 
 // source is the Source of one region for one set of credentials.
 type source struct {
 	region string
-	sdk    callAPI // configured once
-	http   *http.Client
+	sig    *signer // configured once
+	// timeout bounds a call whose context has no deadline.
+	timeout time.Duration
+	http    *http.Client
 }
 
 // The two actions, as the VPC SDK's DescribeVpnConnectionsWithOptions and
-// DescribeVpnCrossAccountAuthorizationsWithOptions describe them, except for
-// the body type: "binary" hands the answer over unread, so that it is
-// decoded once, with encoding/json, straight into the SDK's response model,
-// instead of into a generic map that the SDK encodes and decodes again twice.
-// Read-only, shared by every call.
+// DescribeVpnCrossAccountAuthorizationsWithOptions call them (RPC style,
+// POST, query parameters, no body); the answer is decoded once, with
+// encoding/json, straight into the SDK's response model.
 var (
-	describeConnections    = rpcParams(operation{Action: "DescribeVpnConnections"})
-	describeAuthorizations = rpcParams(operation{Action: "DescribeVpnCrossAccountAuthorizations"})
+	describeConnections    = operation{Action: "DescribeVpnConnections"}
+	describeAuthorizations = operation{Action: "DescribeVpnCrossAccountAuthorizations"}
 )
 
 // operation names the API a call makes (the RAM policy's tests find the
 // calls by it).
 type operation struct{ Action string }
 
-func rpcParams(op operation) *openapiutil.Params {
-	return &openapiutil.Params{
-		Action:      dara.String(op.Action),
-		Version:     dara.String("2016-04-28"),
-		Protocol:    dara.String("HTTPS"),
-		Pathname:    dara.String("/"),
-		Method:      dara.String("POST"),
-		AuthType:    dara.String("AK"),
-		Style:       dara.String("RPC"),
-		ReqBodyType: dara.String("formData"),
-		BodyType:    dara.String("binary"),
-	}
-}
-
-// pageQuery is the query of a paged describe call: the SDK request models'
-// RegionId, PageNumber and PageSize.
-func pageQuery(region string, pageNumber, pageSize int) map[string]*string {
-	return map[string]*string{
-		"RegionId":   dara.String(region),
-		"PageNumber": dara.String(strconv.Itoa(pageNumber)),
-		"PageSize":   dara.String(strconv.Itoa(pageSize)),
-	}
-}
-
 // do makes one call and returns the body of its answer, read whole. An
-// error answer is the SDK's to read; what failed is told apart by mapError.
-func (s *source) do(ctx context.Context, params *openapiutil.Params, query map[string]*string, what string) (*call, error) {
+// error answer becomes the SDK's error for it; what failed is told apart
+// by mapError.
+func (s *source) do(ctx context.Context, op operation, q *rpcQuery, what string) (*call, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	cl := &call{ctx: ctx, http: s.http}
-	res, err := s.sdk(cl, params, query)
+	req, err := s.sig.newRequest(ctx, op.Action, q)
 	if err != nil {
 		return nil, cl.mapError(what, err)
 	}
-	body, _ := res["body"].(io.ReadCloser)
-	if body == nil {
-		return nil, cl.mapError(what, errors.New("the SDK handed over no answer"))
-	}
-	err = cl.read(body)
-	body.Close()
-	if err != nil {
+	if err := cl.send(req); err != nil {
+		cl.release()
 		return nil, cl.mapError(what, err)
 	}
 	return cl, nil
@@ -223,7 +221,7 @@ func (s *source) ListConnections(ctx context.Context, region string, pageNumber,
 		return scan.ConnectionPage{}, err
 	}
 	what := fmt.Sprintf("list VPN connections in %s", region)
-	cl, err := s.do(ctx, describeConnections, pageQuery(region, pageNumber, pageSize), what)
+	cl, err := s.do(ctx, describeConnections, &rpcQuery{region: region, pageNumber: pageNumber, pageSize: pageSize}, what)
 	if err != nil {
 		return scan.ConnectionPage{}, err
 	}
@@ -251,9 +249,8 @@ func (s *source) ListAuthorizations(ctx context.Context, region, connectionID st
 		return scan.AuthorizationPage{}, err
 	}
 	what := fmt.Sprintf("describe authorizations of %s in %s", connectionID, region)
-	query := pageQuery(region, pageNumber, pageSize)
-	query["VpnConnectionId"] = dara.String(connectionID)
-	cl, err := s.do(ctx, describeAuthorizations, query, what)
+	q := rpcQuery{region: region, pageNumber: pageNumber, pageSize: pageSize, connection: connectionID}
+	cl, err := s.do(ctx, describeAuthorizations, &q, what)
 	if err != nil {
 		return scan.AuthorizationPage{}, err
 	}
