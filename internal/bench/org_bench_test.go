@@ -82,7 +82,7 @@ func BenchmarkOrgScan(b *testing.B) {
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		defer func() {
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-			cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano())
+			cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 			b.Logf("this process's CPU over the scans: %v (%v per call)", cpu, cpu/time.Duration(max(calls, 1)))
 		}()
 		for b.Loop() {
@@ -104,7 +104,6 @@ func BenchmarkOrgScan(b *testing.B) {
 		if peak > 0 {
 			b.ReportMetric(float64(peak)/(1<<20), "peakMiB")
 		}
-		_ = fmt.Sprint
 	})
 }
 
