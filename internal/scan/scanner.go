@@ -614,6 +614,13 @@ func (r *run) region(ctx context.Context, owner string, creds Credentials, newSo
 	)
 	for range min(r.s.opts.Concurrency, len(ids)) {
 		wg.Go(func() {
+			// Each call makes contexts (its retry window, each attempt's
+			// timeout) whose parent keeps them in a map under its lock; on
+			// the scan's context, the thousands of workers of an
+			// organisation contend for that one lock. A context of the
+			// worker's own takes them instead: one child of the scan's.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(ids) {
