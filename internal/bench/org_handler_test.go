@@ -50,6 +50,9 @@ func BenchmarkOrgHandler(b *testing.B) {
 	env["MEMBER_ROLE_NAME"], env["MEMBER_ROLE_EXTERNAL_ID"] = org.RoleName, org.ExternalID
 	env["SCAN_TARGETS"] = strings.Join(org.Targets(), " ")
 	env["VPC_API_RATE"] = "100"
+	if os.Getenv("BENCH_STATELESS") != "" {
+		delete(env, "STATE_STORE") // to tell the lifecycle state's memory apart
+	}
 	cfg, cfgErr := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
 	if cfgErr != nil {
 		b.Fatal(cfgErr)
