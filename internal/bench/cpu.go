@@ -238,7 +238,19 @@ var gcLine = regexp.MustCompile(`^gc \d+ .*: .* (\d+)->\d+->\d+ MB`)
 func (g *gcTrace) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	// BENCH_GCTRACE names a file that keeps the binary's gctrace lines, for
+	// the live heap after each collection (the third figure).
+	var keep io.Writer
+	if name := os.Getenv("BENCH_GCTRACE"); name != "" {
+		if f, err := os.Create(name); err == nil {
+			defer f.Close()
+			keep = f
+		}
+	}
 	for sc.Scan() {
+		if keep != nil {
+			fmt.Fprintln(keep, sc.Text())
+		}
 		m := gcLine.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue

@@ -85,7 +85,7 @@ var Table = []Action{
 		APIs: []string{"DescribeVpnCrossAccountAuthorizations"}, Resource: "the VPN connections of each scanned account"},
 
 	{Feature: Findings, Caller: Function, RAM: "log:PostLogStoreLogs",
-		APIs: []string{"PutLogs"}, Resource: "the findings logstore"},
+		APIs: []string{"PutLogs", "PutRawLogWithCompressType"}, Resource: "the findings logstore"},
 	{Feature: Findings, Caller: Platform, RAM: "log:PostLogStoreLogs",
 		Resource: "the logstore of the function's own log"},
 	{Feature: Findings, Caller: Setup, RAM: "log:CreateLogStore",

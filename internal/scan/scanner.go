@@ -279,6 +279,7 @@ func (s *Scanner) Run(ctx context.Context, req Request, sink Sink) (Report, erro
 		policy:     pol,
 		out:        make(chan finding.Finding, 64),
 		changes:    make(chan lifecycle.Change, 64),
+		evalSlots:  make(chan struct{}, evalSlots),
 		log:        log,
 		deliverCtx: deliverCtx,
 		writeState: sink != nil,
@@ -406,6 +407,12 @@ func newScanID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// evalSlots is how many connections of a scan may have their findings made
+// or waiting for the collector at once: enough to keep every core
+// evaluating, few enough that the findings held while the sink is behind
+// stay a small multiple of the collector's channel.
+const evalSlots = 32
+
 // run is the state of one Run shared by its accounts and regions.
 type run struct {
 	s       *Scanner
@@ -413,7 +420,10 @@ type run struct {
 	policy  policy.Policy // the scanner's, with the scan's extra trusted accounts
 	out     chan finding.Finding
 	changes chan lifecycle.Change
-	log     *slog.Logger
+	// evalSlots bounds the connections whose findings are being made or
+	// waiting for the collector, across every account and region.
+	evalSlots chan struct{}
+	log       *slog.Logger
 	// deliverCtx bounds the state writes, which the scan's margin must not
 	// cut short; writeState is false when nothing is delivered (dry run).
 	deliverCtx context.Context
@@ -611,6 +621,13 @@ func (r *run) region(ctx context.Context, owner string, creds Credentials, newSo
 	)
 	for range min(r.s.opts.Concurrency, len(ids)) {
 		wg.Go(func() {
+			// Each call makes contexts (its retry window, each attempt's
+			// timeout) whose parent keeps them in a map under its lock; on
+			// the scan's context, the thousands of workers of an
+			// organisation contend for that one lock. A context of the
+			// worker's own takes them instead: one child of the scan's.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(ids) {
@@ -757,6 +774,15 @@ func (r *run) connection(ctx context.Context, src Source, b *bucket, tr *lifecyc
 	}
 	r.connections.Add(1)
 	r.authorizations.Add(int64(len(auths)))
+	// The findings are made only once a slot is free: a worker waiting for
+	// the collector holds its connection's findings (a few kilobytes), and
+	// an organisation runs thousands of workers (Concurrency per region of
+	// every account), so without the slots the findings waiting behind a
+	// slower sink grew with the accounts. Waiting here holds the
+	// authorizations alone, and the worker calls no API meanwhile, as it
+	// would not while waiting to emit.
+	r.evalSlots <- struct{}{}
+	defer func() { <-r.evalSlots }()
 	c := policy.Connection{Region: region, ID: id, AccountID: owner, Authorizations: auths}
 	fs := r.policy.Evaluate(c, r.s.opts.Now())
 	if tr != nil {

@@ -211,9 +211,11 @@ func (s *Sink) handOver(ctx context.Context, b batch) {
 // already failed in this invocation, writes it to standard output.
 func (s *Sink) deliver(ctx context.Context, b *batch) {
 	if s.cause == nil {
-		lg := b.logGroup(s.opts.Source)
+		raw := b.marshal(s.opts.Source)
 		err := s.calls.do(ctx, s.op, func(c *sls.Client) error {
-			return c.PutLogs(s.opts.Project, s.opts.Logstore, lg)
+			// PutLogs' request, the LogGroup encoded here (lz4, as PutLogs
+			// sends it).
+			return c.PutRawLogWithCompressType(s.opts.Project, s.opts.Logstore, raw, sls.Compress_LZ4)
 		})
 		if err == nil {
 			s.delivered.Add(int64(len(b.findings)))
