@@ -296,7 +296,7 @@ func appendLog(buf []byte, t uint32, keys, values []string) []byte {
 	}
 	buf = append(buf, 1<<3|2)
 	buf = appendVarint(buf, uint64(n))
-	buf = append(buf, 1<<3|0)
+	buf = append(buf, 1<<3) // field 1, wire type 0 (varint)
 	buf = appendVarint(buf, uint64(t))
 	for i := range keys {
 		buf = append(buf, 2<<3|2)
