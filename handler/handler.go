@@ -30,6 +30,7 @@ import (
 	"vpnauthz/internal/accounts"
 	"vpnauthz/internal/config"
 	"vpnauthz/internal/fanout"
+	"vpnauthz/internal/finding"
 	"vpnauthz/internal/lifecycle"
 	"vpnauthz/internal/scan"
 	"vpnauthz/internal/trail"
@@ -142,10 +143,6 @@ const (
 	ErrTrailReadFailed      = "TrailReadFailed"      // a Log Service trigger's logs could not be read: let the trigger retry
 )
 
-// TriggerSLS is the trigger of scans a Log Service trigger asked for (an
-// ActionTrail trail delivering to a logstore).
-const TriggerSLS = "sls"
-
 // Error is a failed invocation: Type is one of the Err* constants, what FC
 // shows as the errorType, and Message says what went wrong.
 type Error struct {
@@ -165,7 +162,7 @@ const (
 	kindTimer = "timer"
 	kindHTTP  = "http"
 	kindEvent = "event"
-	kindSLS   = TriggerSLS
+	kindSLS   = finding.TriggerSLS
 	// kindWorker is a coordinator's batch, the event of a fan-out worker.
 	kindWorker = "worker"
 )

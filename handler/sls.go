@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vpnauthz/events"
+	"vpnauthz/internal/finding"
 	"vpnauthz/internal/target"
 )
 
@@ -101,7 +102,7 @@ func (inv *invocation) slsEvent(raw json.RawMessage) (Result, error) {
 		return inv.ignore(fmt.Sprintf("no record asks for a connection in scope (%d records, %d asking for a scan, ignored: %s)",
 			tr.Records, tr.Kept, ignoredList(tr.Ignored)))
 	}
-	return inv.asyncResult(scanJob{trigger: TriggerSLS, targets: targets, org: o}, func(r *ScanResult) { r.Trail = tr })
+	return inv.asyncResult(scanJob{trigger: finding.TriggerSLS, targets: targets, org: o}, func(r *ScanResult) { r.Trail = tr })
 }
 
 // missingSource names the parts of a trigger event's source that are not

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vpnauthz/internal/actiontrail"
+	"vpnauthz/internal/finding"
 	"vpnauthz/internal/trail"
 )
 
@@ -52,7 +53,7 @@ func TestLogServiceTrigger(t *testing.T) {
 	if got := targetStrings(req.Targets); got != want {
 		t.Errorf("targets %s, want %s", got, want)
 	}
-	if req.Trigger != TriggerSLS || req.Members == nil {
+	if req.Trigger != finding.TriggerSLS || req.Members == nil {
 		t.Errorf("trigger %q, members %v", req.Trigger, req.Members)
 	}
 	res := resp.(*ScanResult)
@@ -65,7 +66,7 @@ func TestLogServiceTrigger(t *testing.T) {
 	if b, w := mustJSON(t, tr.Ignored), mustJSON(t, wantIgnored); string(b) != string(w) {
 		t.Errorf("ignored %s, want %s", b, w)
 	}
-	if res.Trigger != TriggerSLS {
+	if res.Trigger != finding.TriggerSLS {
 		t.Errorf("report trigger %q", res.Trigger)
 	}
 	out, _ := json.Marshal(resp)

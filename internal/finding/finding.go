@@ -37,6 +37,7 @@ const (
 	TriggerTimer = "timer"
 	TriggerHTTP  = "http"
 	TriggerEvent = "event"
+	TriggerSLS   = "sls" // a Log Service trigger on an ActionTrail trail's logstore
 	TriggerCLI   = "cli"
 )
 
